@@ -1,0 +1,44 @@
+//! The Steward agent as a library: the binary in `main.rs` is a thin CLI over it, and the
+//! collector's `quickstart` runs a local agent through it.
+//!
+//! Data flow: [`metrics`] samples the host (and [`host`] says who it is) → [`run`] wraps the
+//! sample in a wire envelope → [`transport`] sends it over mutual TLS. [`enroll`] obtains the
+//! identity that [`state`] keeps.
+
+pub mod config;
+pub mod enroll;
+pub mod host;
+pub mod metrics;
+pub mod run;
+pub mod state;
+pub mod transport;
+
+/// The agent's version, reported in every envelope's host identity.
+pub const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Installs rustls' ring provider as the process default. reqwest's `rustls-no-provider`
+/// feature panics at client build time without one; calling this twice is harmless.
+pub fn install_crypto_provider() {
+    // An error means a provider is already installed, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// `sha256:<hex>` of a DER certificate: how the collector CA is named and pinned.
+pub fn fingerprint(der: &[u8]) -> String {
+    format!(
+        "sha256:{}",
+        hex::encode(ring::digest::digest(&ring::digest::SHA256, der))
+    )
+}
+
+/// Normalises a user-given fingerprint (`sha256:AB:CD...`, `abcd...`) to `sha256:<lowercase hex>`.
+pub fn normalize_fingerprint(text: &str) -> Option<String> {
+    let hex: String = text
+        .trim()
+        .trim_start_matches("sha256:")
+        .chars()
+        .filter(|c| *c != ':')
+        .collect();
+    (hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()))
+        .then(|| format!("sha256:{}", hex.to_ascii_lowercase()))
+}

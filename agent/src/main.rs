@@ -1,0 +1,238 @@
+//! `steward-agent`: the command line over the agent library. Exit codes: 0 ok, 1 runtime
+//! failure, 2 usage or config error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use steward_agent::config::{Config, ConfigError};
+use steward_agent::state::StateDir;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "steward-agent",
+    version,
+    about = "Reports this host's metrics to a Steward collector"
+)]
+struct Cli {
+    /// Config file (default /etc/steward/agent.toml; missing is fine unless given explicitly).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Enroll with a collector: pin its CA and obtain this agent's certificate.
+    Enroll {
+        /// Collector base URL, e.g. https://collector.example.org:8443
+        #[arg(long)]
+        collector: String,
+        /// Enrollment token from `steward-collector enroll-token create`.
+        #[arg(long)]
+        token: String,
+        /// The collector CA fingerprint printed by `steward-collector init` (sha256:<hex>).
+        #[arg(long)]
+        ca_fingerprint: String,
+        /// State directory (default from the config, else /var/lib/steward-agent).
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+    },
+    /// Report metrics to the collector every interval.
+    Run {
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// Seconds between reports (overrides the config).
+        #[arg(long)]
+        interval: Option<u32>,
+        /// Read inventory and identity files under this directory instead of /.
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// Send one report and exit: 0 if the collector acknowledged it, 1 if not.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Print what would be sent, without sending.
+    Collect {
+        /// One JSON object with top-level `host` and `metrics`.
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        root: Option<PathBuf>,
+    },
+    /// Show whether this agent is enrolled, and with which collector.
+    Status {
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(error @ (ConfigError::Read { .. } | ConfigError::Invalid { .. })) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match apply_overrides(config, &cli.command) {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::from(config.log_level))
+        .with_target(false)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(execute(cli.command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn apply_overrides(mut config: Config, command: &Command) -> Result<Config, String> {
+    match command {
+        Command::Enroll { state_dir, .. } | Command::Status { state_dir, .. } => {
+            if let Some(dir) = state_dir {
+                config.state_dir = dir.clone();
+            }
+        }
+        Command::Run {
+            state_dir,
+            interval,
+            root,
+            ..
+        } => {
+            if let Some(dir) = state_dir {
+                config.state_dir = dir.clone();
+            }
+            if let Some(root) = root {
+                config.root = root.clone();
+            }
+            if let Some(interval) = interval {
+                if *interval == 0 {
+                    return Err("--interval must be at least 1 second".into());
+                }
+                config.interval_secs = *interval;
+            }
+        }
+        Command::Collect { root, .. } => {
+            if let Some(root) = root {
+                config.root = root.clone();
+            }
+        }
+    }
+    Ok(config)
+}
+
+async fn execute(command: Command, config: Config) -> Result<()> {
+    match command {
+        Command::Enroll {
+            collector,
+            token,
+            ca_fingerprint,
+            ..
+        } => {
+            let agent_id = steward_agent::run::enroll(
+                &config,
+                &collector,
+                &token,
+                &ca_fingerprint,
+                &config.state_dir,
+            )
+            .await?;
+            println!(
+                "enrolled as {agent_id}; state in {}",
+                config.state_dir.display()
+            );
+            Ok(())
+        }
+        Command::Run { once, .. } => {
+            steward_agent::run::run(&config, once, shutdown_signal()).await
+        }
+        Command::Collect { json, .. } => {
+            let report = steward_agent::run::collect_once(&config).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", steward_agent::run::human_summary(&report));
+            }
+            Ok(())
+        }
+        Command::Status { json, .. } => {
+            let state = StateDir::new(&config.state_dir);
+            if !state.is_enrolled() {
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({ "enrolled": false, "state_dir": config.state_dir })
+                    );
+                } else {
+                    println!("not enrolled (state dir {})", config.state_dir.display());
+                }
+                return Ok(());
+            }
+            let enrolled = state.load()?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "enrolled": true, "state_dir": config.state_dir, "identity": enrolled.identity })
+                );
+            } else {
+                let id = &enrolled.identity;
+                println!(
+                    "enrolled as {}\ncollector   {}\nCA          {}\nstate dir   {}",
+                    id.agent_id,
+                    id.collector_url,
+                    id.ca_fingerprint,
+                    config.state_dir.display()
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM, whichever comes first.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

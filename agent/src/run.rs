@@ -1,0 +1,274 @@
+//! The reporting loop: sample, wrap in a v1 envelope, send, repeat every interval.
+
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, Result, bail};
+use steward_shared::v1::{self, HostIdentity, MetricsReport};
+use tokio::time::MissedTickBehavior;
+use tracing::{error, info, warn};
+
+use crate::config::Config;
+use crate::metrics::{Sampler, unix_ms};
+use crate::state::{Sequencer, StateDir};
+use crate::transport::{SendError, Transport};
+
+/// How long a one-shot sample waits between its priming sample and the real one, so CPU, disk
+/// and network rates exist.
+pub const PRIMING_DELAY: Duration = Duration::from_millis(500);
+/// Host identity changes rarely (hostname, OS upgrade); it is re-read this often.
+const IDENTITY_REFRESH: Duration = Duration::from_secs(600);
+
+/// One report of this host, as `collect` prints it and `run --once` sends it.
+pub async fn collect_once(config: &Config) -> Result<MetricsReport> {
+    let mut sampler = Sampler::new(config.metrics.clone(), config.interval_secs)?;
+    sampler.sample();
+    tokio::time::sleep(PRIMING_DELAY).await;
+    Ok(MetricsReport {
+        host: crate::host::identity(&config.root),
+        metrics: sampler.sample(),
+    })
+}
+
+/// Runs the agent until `shutdown` resolves (or after one report with `once`).
+pub async fn run(
+    config: &Config,
+    once: bool,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<()> {
+    let state = StateDir::new(&config.state_dir);
+    let enrolled = state.load()?;
+    let transport = Transport::new(
+        &enrolled,
+        Duration::from_secs(u64::from(config.request_timeout_secs)),
+    )?;
+    let mut sequencer = Sequencer::new(state.clone()).context("cannot reserve sequence numbers")?;
+    let agent_id = enrolled.identity.agent_id.clone();
+    info!(
+        agent_id,
+        collector = enrolled.identity.collector_url,
+        interval_secs = config.interval_secs,
+        "agent started"
+    );
+
+    if once {
+        let report = collect_once(config).await?;
+        let seq = sequencer.next()?;
+        return match send(&transport, &agent_id, seq, report).await {
+            Ok(ack) => {
+                info!(seq = ack.seq, status = ack.status, "report acknowledged");
+                Ok(())
+            }
+            Err(error) => Err(error.into()),
+        };
+    }
+
+    let mut sampler = Sampler::new(config.metrics.clone(), config.interval_secs)?;
+    let mut host = crate::host::identity(&config.root);
+    let mut host_read_at = Instant::now();
+    let mut ticker = tokio::time::interval(Duration::from_secs(u64::from(config.interval_secs)));
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut health = Health::default();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            () = &mut shutdown => {
+                info!("agent stopping");
+                return Ok(());
+            }
+        }
+        if host_read_at.elapsed() >= IDENTITY_REFRESH {
+            host = crate::host::identity(&config.root);
+            host_read_at = Instant::now();
+        }
+        let report = MetricsReport {
+            host: host.clone(),
+            metrics: sampler.sample(),
+        };
+        let seq = sequencer.next()?;
+        health.record(send(&transport, &agent_id, seq, report).await);
+    }
+}
+
+async fn send(
+    transport: &Transport,
+    agent_id: &str,
+    seq: u64,
+    report: MetricsReport,
+) -> Result<crate::transport::Ack, SendError> {
+    let envelope = v1::Envelope {
+        agent_id: agent_id.to_string(),
+        seq,
+        sent_at_ms: unix_ms(SystemTime::now()),
+        payload: v1::Payload::Metrics(report),
+    };
+    let body = steward_shared::encode_v1(&envelope).map_err(|e| SendError::Rejected {
+        status: 0,
+        message: e.to_string(),
+    })?;
+    transport.send(body).await
+}
+
+/// Logs transitions, not every failure: an operator wants "collector unreachable" once and
+/// "reachable again" once, not a line every ten seconds.
+#[derive(Debug, Default)]
+struct Health {
+    failing_since: Option<(Instant, u64)>,
+    last_rejection: Option<String>,
+}
+
+impl Health {
+    fn record(&mut self, result: Result<crate::transport::Ack, SendError>) {
+        match result {
+            Ok(_) => {
+                if let Some((since, failures)) = self.failing_since.take() {
+                    info!(
+                        failures,
+                        down_secs = since.elapsed().as_secs(),
+                        "collector reachable again"
+                    );
+                }
+                self.last_rejection = None;
+            }
+            Err(SendError::Retryable(reason)) => match &mut self.failing_since {
+                Some((_, failures)) => *failures += 1,
+                None => {
+                    warn!(%reason, "report not delivered; will keep trying every interval");
+                    self.failing_since = Some((Instant::now(), 1));
+                }
+            },
+            Err(SendError::Rejected { status, message }) => {
+                if self.last_rejection.as_deref() != Some(message.as_str()) {
+                    error!(status, %message, "collector rejected the report");
+                    self.last_rejection = Some(message);
+                }
+            }
+        }
+    }
+}
+
+/// Enrolls with the collector unless already enrolled there.
+pub async fn enroll(
+    config: &Config,
+    collector: &str,
+    token: &str,
+    fingerprint: &str,
+    state_dir: &Path,
+) -> Result<String> {
+    let state = StateDir::new(state_dir);
+    if state.is_enrolled() {
+        let current = state.load()?;
+        bail!(
+            "already enrolled as {} with {} (state in {}); remove the state directory to enroll again",
+            current.identity.agent_id,
+            current.identity.collector_url,
+            state_dir.display()
+        );
+    }
+    let host: HostIdentity = crate::host::identity(&config.root);
+    let identity = crate::enroll::enroll(collector, token, fingerprint, &state, &host).await?;
+    Ok(identity.agent_id)
+}
+
+/// A short human view of one report, for `collect` without `--json` and for `quickstart`.
+pub fn human_summary(report: &MetricsReport) -> String {
+    use std::fmt::Write;
+    let (h, m) = (&report.host, &report.metrics);
+    let mut out = String::new();
+    let gib = |b: u64| b as f64 / 1_073_741_824.0;
+    let _ = writeln!(
+        out,
+        "host      {} ({}), {} {}, kernel {}, {}",
+        h.hostname, h.fqdn, h.os_name, h.os_version, h.kernel, h.arch
+    );
+    let _ = writeln!(
+        out,
+        "machine   {}  agent {}  up {}s",
+        h.machine_id, h.agent_version, m.uptime_secs
+    );
+    let _ = writeln!(
+        out,
+        "cpu       {:.1}% over {} cores, load {:.2} {:.2} {:.2}",
+        m.cpu.total_pct,
+        m.cpu.per_core_pct.len(),
+        m.cpu.load1,
+        m.cpu.load5,
+        m.cpu.load15
+    );
+    let _ = writeln!(
+        out,
+        "memory    {:.1} of {:.1} GiB used, {:.1} available; swap {:.1} of {:.1} GiB",
+        gib(m.memory.used),
+        gib(m.memory.total),
+        gib(m.memory.available),
+        gib(m.memory.swap_used),
+        gib(m.memory.swap_total)
+    );
+    for fs in &m.filesystems {
+        let pct = if fs.total_bytes > 0 {
+            fs.used_bytes as f64 * 100.0 / fs.total_bytes as f64
+        } else {
+            0.0
+        };
+        let _ = writeln!(
+            out,
+            "fs        {:<20} {:<6} {:>5.1}% of {:.1} GiB  ({})",
+            fs.mount,
+            fs.fs_type,
+            pct,
+            gib(fs.total_bytes),
+            fs.device
+        );
+    }
+    for disk in &m.disks {
+        match &disk.rates {
+            Some(r) => {
+                let _ = writeln!(
+                    out,
+                    "disk      {:<10} read {:.0} B/s ({:.1}/s)  write {:.0} B/s ({:.1}/s)  busy {:.1}%",
+                    disk.device,
+                    r.read_bytes_per_sec,
+                    r.reads_per_sec,
+                    r.write_bytes_per_sec,
+                    r.writes_per_sec,
+                    r.busy_pct
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "disk      {:<10} (rates from the next cycle)",
+                    disk.device
+                );
+            }
+        }
+    }
+    for net in &m.networks {
+        let state = match net.link_up {
+            Some(true) => "up",
+            Some(false) => "down",
+            None => "unknown",
+        };
+        let rates = net
+            .rates
+            .as_ref()
+            .map(|r| {
+                format!(
+                    "rx {:.0} B/s tx {:.0} B/s",
+                    r.rx_bytes_per_sec, r.tx_bytes_per_sec
+                )
+            })
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "net       {:<10} {:<7} {} {}  {}",
+            net.name,
+            state,
+            net.mac,
+            net.addresses.join(","),
+            rates
+        );
+    }
+    out
+}

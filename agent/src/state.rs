@@ -1,0 +1,237 @@
+//! The agent's state directory: its private key, its certificate, the pinned collector CA, who
+//! it is and where its collector is, and the sequence counter. Files holding secrets are 0600.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+const IDENTITY_FILE: &str = "agent.json";
+const KEY_FILE: &str = "agent.key";
+const CERT_FILE: &str = "agent.crt";
+const CA_FILE: &str = "collector-ca.crt";
+const SEQ_FILE: &str = "seq";
+/// Sequence numbers are reserved on disk in blocks, so a restart never reuses one and the agent
+/// writes the counter once per block instead of once per report.
+const SEQ_BLOCK: u64 = 1000;
+
+/// What enrollment gave this agent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Identity {
+    pub agent_id: String,
+    /// Base URL of the collector, e.g. `https://collector.example.org:8443`.
+    pub collector_url: String,
+    /// `sha256:<hex>` of the collector CA pinned at enrollment.
+    pub ca_fingerprint: String,
+    pub enrolled_at_ms: i64,
+}
+
+/// The loaded identity with its key material, ready to build a client.
+#[derive(Debug)]
+pub struct Enrolled {
+    pub identity: Identity,
+    pub key_pem: String,
+    pub cert_pem: String,
+    pub ca_pem: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    path: PathBuf,
+}
+
+impl StateDir {
+    pub fn new(path: impl Into<PathBuf>) -> StateDir {
+        StateDir { path: path.into() }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn is_enrolled(&self) -> bool {
+        self.path.join(IDENTITY_FILE).exists()
+    }
+
+    /// Stores a fresh enrollment, replacing any previous one.
+    pub fn save(&self, enrolled: &Enrolled) -> Result<()> {
+        create_private_dir(&self.path)?;
+        write_atomic(&self.path.join(KEY_FILE), enrolled.key_pem.as_bytes(), true)?;
+        write_atomic(
+            &self.path.join(CERT_FILE),
+            enrolled.cert_pem.as_bytes(),
+            false,
+        )?;
+        write_atomic(&self.path.join(CA_FILE), enrolled.ca_pem.as_bytes(), false)?;
+        let json = serde_json::to_vec_pretty(&enrolled.identity)?;
+        // The identity file goes last: its presence means the enrollment is complete.
+        write_atomic(&self.path.join(IDENTITY_FILE), &json, false)?;
+        Ok(())
+    }
+
+    pub fn load(&self) -> Result<Enrolled> {
+        let identity_path = self.path.join(IDENTITY_FILE);
+        if !identity_path.exists() {
+            bail!(
+                "this agent is not enrolled: no {} (run `steward-agent enroll` first)",
+                identity_path.display()
+            );
+        }
+        let read = |name: &str| -> Result<String> {
+            let path = self.path.join(name);
+            std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))
+        };
+        let identity: Identity = serde_json::from_str(&read(IDENTITY_FILE)?)
+            .with_context(|| format!("invalid {}", identity_path.display()))?;
+        Ok(Enrolled {
+            identity,
+            key_pem: read(KEY_FILE)?,
+            cert_pem: read(CERT_FILE)?,
+            ca_pem: read(CA_FILE)?,
+        })
+    }
+
+    /// Reserves the next block of sequence numbers and returns its first number.
+    pub fn reserve_seq_block(&self) -> Result<SeqBlock> {
+        let path = self.path.join(SEQ_FILE);
+        let start = match std::fs::read_to_string(&path) {
+            Ok(text) => text
+                .trim()
+                .parse::<u64>()
+                .with_context(|| format!("corrupt {}", path.display()))?,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => 1,
+            Err(error) => {
+                return Err(error).with_context(|| format!("cannot read {}", path.display()));
+            }
+        };
+        let end = start.saturating_add(SEQ_BLOCK);
+        write_atomic(&path, format!("{end}\n").as_bytes(), false)?;
+        Ok(SeqBlock { next: start, end })
+    }
+}
+
+/// A reserved run of sequence numbers `[next, end)`.
+#[derive(Debug)]
+pub struct SeqBlock {
+    next: u64,
+    end: u64,
+}
+
+/// Hands out strictly increasing sequence numbers, reserving blocks on disk as needed.
+#[derive(Debug)]
+pub struct Sequencer {
+    state: StateDir,
+    block: SeqBlock,
+}
+
+impl Sequencer {
+    pub fn new(state: StateDir) -> Result<Sequencer> {
+        let block = state.reserve_seq_block()?;
+        Ok(Sequencer { state, block })
+    }
+
+    pub fn next(&mut self) -> Result<u64> {
+        if self.block.next >= self.block.end {
+            self.block = self.state.reserve_seq_block()?;
+        }
+        let seq = self.block.next;
+        self.block.next += 1;
+        Ok(seq)
+    }
+}
+
+fn create_private_dir(path: &Path) -> Result<()> {
+    std::fs::create_dir_all(path).with_context(|| format!("cannot create {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot restrict {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Writes through a temporary file and a rename, so a crash leaves the old or the new content,
+/// never half of one.
+pub fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(if private { 0o600 } else { 0o644 });
+    }
+    #[cfg(not(unix))]
+    let _ = private;
+    let mut file = options
+        .open(&tmp)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn sequence_numbers_never_repeat_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path());
+        let mut first = Sequencer::new(state.clone()).unwrap();
+        let a: Vec<u64> = (0..3).map(|_| first.next().unwrap()).collect();
+        drop(first);
+        let mut second = Sequencer::new(state.clone()).unwrap();
+        let b = second.next().unwrap();
+        assert_eq!(a, vec![1, 2, 3]);
+        assert!(b > 3, "restarted agent reused a sequence number: {b}");
+        for _ in 0..SEQ_BLOCK + 5 {
+            second.next().unwrap();
+        }
+        let c = second.next().unwrap();
+        assert!(c > b + SEQ_BLOCK);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_key_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path().join("state"));
+        state
+            .save(&Enrolled {
+                identity: Identity {
+                    agent_id: "a-1".into(),
+                    collector_url: "https://127.0.0.1:1".into(),
+                    ca_fingerprint: "sha256:00".into(),
+                    enrolled_at_ms: 0,
+                },
+                key_pem: "KEY".into(),
+                cert_pem: "CERT".into(),
+                ca_pem: "CA".into(),
+            })
+            .unwrap();
+        let mode = std::fs::metadata(dir.path().join("state").join(KEY_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let loaded = state.load().unwrap();
+        assert_eq!(loaded.identity.agent_id, "a-1");
+        assert_eq!(loaded.key_pem, "KEY");
+    }
+
+    #[test]
+    fn not_enrolled_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = StateDir::new(dir.path()).load().unwrap_err().to_string();
+        assert!(error.contains("not enrolled"), "{error}");
+    }
+}

@@ -1,0 +1,117 @@
+//! HTTPS to the collector with rustls (ring): the collector CA pinned at enrollment is the only
+//! trust root, and the agent authenticates with its own client certificate.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+use crate::state::Enrolled;
+
+/// How the collector acknowledged a report.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct Ack {
+    pub seq: u64,
+    /// `stored`, or `duplicate` when this (agent, seq) was already stored.
+    pub status: String,
+}
+
+/// Why a report was not acknowledged. The caller decides what to retry by the variant.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// Network trouble or a collector error (5xx): the same report may be sent again.
+    #[error("collector unreachable or failing: {0}")]
+    Retryable(String),
+    /// The collector refused this report (4xx); sending it again would fail the same way.
+    #[error("collector rejected the report ({status}): {message}")]
+    Rejected { status: u16, message: String },
+}
+
+/// The JSON error body every collector endpoint answers with.
+#[derive(Debug, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Transport {
+    client: reqwest::Client,
+    reports_url: String,
+}
+
+impl Transport {
+    pub fn new(enrolled: &Enrolled, timeout: Duration) -> Result<Transport> {
+        crate::install_crypto_provider();
+        let ca = reqwest::Certificate::from_pem(enrolled.ca_pem.as_bytes())
+            .context("invalid pinned collector CA")?;
+        let mut identity_pem = enrolled.cert_pem.clone().into_bytes();
+        identity_pem.extend_from_slice(enrolled.key_pem.as_bytes());
+        let identity = reqwest::Identity::from_pem(&identity_pem)
+            .context("invalid agent key or certificate")?;
+        let client = reqwest::Client::builder()
+            .tls_certs_only([ca])
+            .identity(identity)
+            .https_only(true)
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .pool_max_idle_per_host(1)
+            .user_agent(concat!("steward-agent/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("cannot build the HTTPS client")?;
+        let base = enrolled.identity.collector_url.trim_end_matches('/');
+        Ok(Transport {
+            client,
+            reports_url: format!("{base}/v1/reports"),
+        })
+    }
+
+    /// Sends one encoded report and waits for the acknowledgement, which the collector gives only
+    /// once the report is durably stored.
+    pub async fn send(&self, body: Vec<u8>) -> Result<Ack, SendError> {
+        let response = self
+            .client
+            .post(&self.reports_url)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                steward_shared::REPORT_CONTENT_TYPE,
+            )
+            .body(body)
+            .send()
+            .await
+            .map_err(|error| SendError::Retryable(describe(&error)))?;
+        let status = response.status();
+        if status.is_success() {
+            return response
+                .json::<Ack>()
+                .await
+                .map_err(|error| SendError::Retryable(describe(&error)));
+        }
+        let message = match response.json::<ErrorBody>().await {
+            Ok(body) => body.error,
+            Err(_) => status
+                .canonical_reason()
+                .unwrap_or("no reason given")
+                .to_string(),
+        };
+        if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
+            Err(SendError::Retryable(format!("{status}: {message}")))
+        } else {
+            Err(SendError::Rejected {
+                status: status.as_u16(),
+                message,
+            })
+        }
+    }
+}
+
+/// reqwest's errors hide the cause (TLS alert, refused connection) in their source chain.
+pub fn describe(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
