@@ -1,1 +1,40 @@
-//! lib
+//! The Steward collector. Data flows through the folders in order:
+//! [`server`] (TLS listener; ingest, enrollment and admin endpoints) → [`store`] (the CMDB and
+//! history in SQLite; the only module that talks SQL). [`pki`] is the collector's CA, [`config`]
+//! its `collector.toml`, [`init`] creates a data directory, [`cli`] is the admin command line.
+
+pub mod cli;
+pub mod config;
+pub mod init;
+pub mod pki;
+pub mod server;
+pub mod store;
+
+/// Random bytes from the operating system.
+pub fn random_bytes<const N: usize>() -> anyhow::Result<[u8; N]> {
+    let mut bytes = [0u8; N];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .map_err(|_| anyhow::anyhow!("the operating system's random number generator failed"))?;
+    Ok(bytes)
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    steward_agent::metrics::unix_ms(std::time::SystemTime::now())
+}
+
+/// Hex SHA-256, for storing secrets (tokens) by hash only.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes))
+}
+
+/// Formats epoch milliseconds as RFC 3339 UTC (seconds precision), or `-` for none.
+pub fn format_ms(ms: Option<i64>) -> String {
+    match ms.and_then(|ms| u64::try_from(ms).ok()) {
+        Some(ms) => humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms),
+        )
+        .to_string(),
+        None => "-".into(),
+    }
+}

@@ -1,1 +1,140 @@
-fn main() {}
+//! `steward-collector`. Exit codes: 0 ok, 1 runtime failure, 2 usage or config error.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Parser;
+use steward_collector::cli::{
+    AgentsCommand, CiCommand, Cli, Command, EnrollTokenCommand, UsageError, admin,
+};
+use steward_collector::config::{Config, ConfigError};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match &cli.command {
+        Command::Serve { data_dir, .. } => match Config::load(data_dir) {
+            Ok(config) => config.log_level.parse().unwrap_or(tracing::Level::INFO),
+            Err(error) => return fail(&anyhow::Error::from(error)),
+        },
+        Command::Quickstart { .. } => tracing::Level::WARN,
+        _ => tracing::Level::WARN,
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&anyhow::Error::from(error)),
+    };
+    match runtime.block_on(execute(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => fail(&error),
+    }
+}
+
+fn fail(error: &anyhow::Error) -> ExitCode {
+    eprintln!("error: {error:#}");
+    let usage = error
+        .chain()
+        .any(|cause| cause.is::<ConfigError>() || cause.is::<UsageError>());
+    ExitCode::from(if usage { 2 } else { 1 })
+}
+
+async fn execute(command: Command) -> Result<()> {
+    match command {
+        Command::Init {
+            data_dir,
+            listen,
+            server_names,
+        } => {
+            let listen = match listen {
+                Some(listen) => listen,
+                None => steward_collector::init::DEFAULT_LISTEN.parse()?,
+            };
+            let made = steward_collector::init::init(&data_dir, listen, &server_names)?;
+            println!("initialised {}", data_dir.display());
+            println!("  listen        {}", made.config.listen);
+            println!("  certificate   {}", made.server_names.join(", "));
+            println!(
+                "  admin token   {}",
+                data_dir
+                    .join(steward_collector::config::ADMIN_TOKEN_FILE)
+                    .display()
+            );
+            println!(
+                "start it with:  steward-collector serve --data-dir {}",
+                data_dir.display()
+            );
+            println!(
+                "enroll agents:  steward-agent enroll --collector https://HOST:{} --token $(steward-collector enroll-token create --data-dir {}) --ca-fingerprint {}",
+                made.config.listen.port(),
+                data_dir.display(),
+                made.fingerprint
+            );
+            println!("{}", made.fingerprint);
+            Ok(())
+        }
+        Command::Serve { data_dir, listen } => {
+            let mut config = Config::load(&data_dir)?;
+            if let Some(listen) = listen {
+                config.listen = listen;
+            }
+            let address = config.listen;
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .map_err(|error| anyhow::anyhow!("cannot listen on {address}: {error}"))?;
+            let loaded = steward_collector::server::load(&data_dir, config)?;
+            tracing::info!(%address, ca = loaded.state.ca.fingerprint(), "collector serving");
+            steward_collector::server::serve(listener, loaded, shutdown_signal()).await
+        }
+        Command::Quickstart { data_dir, once } => {
+            steward_collector::cli::quickstart::quickstart(data_dir, once).await
+        }
+        Command::EnrollToken {
+            command:
+                EnrollTokenCommand::Create {
+                    ttl,
+                    uses,
+                    connection,
+                },
+        } => admin::create_token(&connection, ttl.into(), uses).await,
+        Command::Agents {
+            command: AgentsCommand::List { json, connection },
+        } => admin::list_agents(&connection, json).await,
+        Command::Agents {
+            command: AgentsCommand::Revoke { id, connection },
+        } => admin::revoke_agent(&connection, &id).await,
+        Command::Ci {
+            command: CiCommand::List { json, connection },
+        } => admin::list_cis(&connection, json).await,
+        Command::Ci {
+            command:
+                CiCommand::Show {
+                    name_or_id,
+                    json,
+                    connection,
+                },
+        } => admin::show_ci(&connection, &name_or_id, json).await,
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,257 @@
+//! Admin commands: a small HTTPS client for the admin API, and how each answer is printed.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::{Connection, UsageError};
+use crate::config::{ADMIN_TOKEN_FILE, Config};
+use crate::pki::CA_CERT;
+use crate::store::{AgentRow, CiDetail, CiRow};
+
+/// A client for one collector's admin API.
+#[derive(Debug, Clone)]
+pub struct AdminClient {
+    client: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl AdminClient {
+    /// Resolves `--data-dir` or `--url/--token/--ca-cert` (or the default data directory).
+    pub fn connect(connection: &Connection) -> Result<AdminClient> {
+        super::install_crypto_provider();
+        match (&connection.url, &connection.data_dir) {
+            (Some(url), _) => {
+                let token = connection.token.clone().ok_or_else(|| {
+                    UsageError("--url needs --token (or STEWARD_ADMIN_TOKEN)".into())
+                })?;
+                let ca = connection.ca_cert.clone().ok_or_else(|| {
+                    UsageError("--url needs --ca-cert, the collector's CA certificate".into())
+                })?;
+                AdminClient::new(url, &token, &ca)
+            }
+            (None, data_dir) => {
+                let dir = data_dir
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from(super::DEFAULT_DATA_DIR));
+                AdminClient::for_data_dir(&dir)
+            }
+        }
+    }
+
+    pub fn for_data_dir(dir: &Path) -> Result<AdminClient> {
+        let config = Config::load(dir)?;
+        let token_path = dir.join(ADMIN_TOKEN_FILE);
+        let token = std::fs::read_to_string(&token_path)
+            .with_context(|| format!("cannot read {}", token_path.display()))?;
+        let mut address = config.listen;
+        if address.ip().is_unspecified() {
+            address.set_ip(if address.is_ipv4() {
+                [127, 0, 0, 1].into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            });
+        }
+        AdminClient::new(
+            &format!("https://{address}"),
+            token.trim(),
+            &dir.join(CA_CERT),
+        )
+    }
+
+    pub fn new(url: &str, token: &str, ca_path: &Path) -> Result<AdminClient> {
+        let ca_pem =
+            std::fs::read(ca_path).with_context(|| format!("cannot read {}", ca_path.display()))?;
+        let ca = reqwest::Certificate::from_pem(&ca_pem)
+            .with_context(|| format!("invalid CA certificate {}", ca_path.display()))?;
+        let client = reqwest::Client::builder()
+            .tls_certs_only([ca])
+            .https_only(true)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .context("cannot build the HTTPS client")?;
+        Ok(AdminClient {
+            client,
+            base: format!("{}/admin/v1", url.trim_end_matches('/')),
+            token: token.to_string(),
+        })
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.send(self.client.get(format!("{}{path}", self.base)))
+            .await
+    }
+
+    pub async fn post<T: DeserializeOwned>(&self, path: &str, body: &Value) -> Result<T> {
+        self.send(self.client.post(format!("{}{path}", self.base)).json(body))
+            .await
+    }
+
+    async fn send<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T> {
+        let response = request
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|error| {
+                anyhow::anyhow!(
+                    "cannot reach the collector at {}: {}",
+                    self.base,
+                    steward_agent::transport::describe(&error)
+                )
+            })?;
+        let status = response.status();
+        if !status.is_success() {
+            let reason = response
+                .json::<steward_agent::transport::ErrorBody>()
+                .await
+                .map(|body| body.error)
+                .unwrap_or_else(|_| status.to_string());
+            bail!("the collector answered {status}: {reason}");
+        }
+        response
+            .json::<T>()
+            .await
+            .context("invalid answer from the collector")
+    }
+}
+
+pub async fn create_token(connection: &Connection, ttl: Duration, uses: u32) -> Result<()> {
+    let client = AdminClient::connect(connection)?;
+    let created: Value = client
+        .post(
+            "/enroll-tokens",
+            &serde_json::json!({ "ttl_secs": ttl.as_secs().max(1), "uses": uses }),
+        )
+        .await?;
+    let token = created["token"]
+        .as_str()
+        .context("the collector's answer has no token")?;
+    println!("{token}");
+    Ok(())
+}
+
+pub async fn list_agents(connection: &Connection, json: bool) -> Result<()> {
+    let agents: Vec<AgentRow> = AdminClient::connect(connection)?.get("/agents").await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&agents)?);
+        return Ok(());
+    }
+    println!(
+        "{:<20} {:<24} {:<8} {:<22} {:<22}",
+        "AGENT", "HOSTNAME", "STATE", "ENROLLED", "LAST SEEN"
+    );
+    for a in agents {
+        let state = if a.revoked_at.is_some() {
+            "revoked"
+        } else {
+            "active"
+        };
+        println!(
+            "{:<20} {:<24} {:<8} {:<22} {:<22}",
+            a.id,
+            a.hostname,
+            state,
+            crate::format_ms(Some(a.enrolled_at)),
+            crate::format_ms(a.last_seen_at)
+        );
+    }
+    Ok(())
+}
+
+pub async fn revoke_agent(connection: &Connection, id: &str) -> Result<()> {
+    let _: Value = AdminClient::connect(connection)?
+        .post(&format!("/agents/{id}/revoke"), &Value::Null)
+        .await?;
+    println!("revoked {id}");
+    Ok(())
+}
+
+pub async fn list_cis(connection: &Connection, json: bool) -> Result<()> {
+    let cis: Vec<CiRow> = AdminClient::connect(connection)?.get("/cis").await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&cis)?);
+        return Ok(());
+    }
+    println!(
+        "{:<6} {:<24} {:<8} {:<28} {:<22}",
+        "ID", "NAME", "CLASS", "OS", "LAST SEEN"
+    );
+    for ci in cis {
+        println!(
+            "{:<6} {:<24} {:<8} {:<28} {:<22}",
+            ci.id,
+            ci.name,
+            ci.class,
+            format!("{} {}", ci.os_name, ci.os_version),
+            crate::format_ms(Some(ci.last_seen_at))
+        );
+    }
+    Ok(())
+}
+
+pub async fn show_ci(connection: &Connection, key: &str, json: bool) -> Result<()> {
+    let client = AdminClient::connect(connection)?;
+    let detail: CiDetail = client.get(&format!("/cis/{}", encode_path(key))).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&detail)?);
+    } else {
+        print!("{}", render_ci(&detail));
+    }
+    Ok(())
+}
+
+/// A human view of one CI: identity, then the latest metrics.
+pub fn render_ci(detail: &CiDetail) -> String {
+    let ci = &detail.ci;
+    let mut out = format!(
+        "CI {}  {}  ({})\n  fqdn        {}\n  os          {} {}  kernel {}  {}\n  machine-id  {}\n  agents      {}\n  first seen  {}\n  last seen   {}\n  reports     {}\n",
+        ci.id,
+        ci.name,
+        ci.class,
+        ci.fqdn,
+        ci.os_name,
+        ci.os_version,
+        ci.kernel,
+        ci.arch,
+        ci.machine_id,
+        detail.agents.join(", "),
+        crate::format_ms(Some(ci.first_seen_at)),
+        crate::format_ms(Some(ci.last_seen_at)),
+        detail.reports_stored,
+    );
+    if let Some(metrics) = detail.metrics.clone()
+        && let Ok(metrics) = serde_json::from_value::<steward_shared::v1::Metrics>(metrics)
+    {
+        let report = steward_shared::v1::MetricsReport {
+            host: Default::default(),
+            metrics,
+        };
+        out.push_str(&format!(
+            "latest metrics ({})\n",
+            crate::format_ms(ci.latest_at)
+        ));
+        for line in steward_agent::run::human_summary(&report).lines().skip(2) {
+            out.push_str("  ");
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Percent-encodes a path segment (CI names may hold anything).
+fn encode_path(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -1,0 +1,157 @@
+//! The `steward-collector` command line: `init`, `serve`, `quickstart`, and the admin commands,
+//! which reach a running collector through its admin API.
+
+pub mod admin;
+pub mod quickstart;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Where the collector keeps its data when `--data-dir` is not given.
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/steward-collector";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "steward-collector",
+    version,
+    about = "Steward collector: CMDB, metrics and ITSM bridge"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a data directory: config, database, CA, server certificate, admin token.
+    /// The last line printed is the CA fingerprint agents pin.
+    Init {
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// Address to listen on (default 0.0.0.0:8443).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Extra DNS name or IP address agents use to reach this collector (repeatable).
+        #[arg(long = "server-name")]
+        server_names: Vec<String>,
+    },
+    /// Run the collector.
+    Serve {
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// Listen here instead of the configured address.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Run a collector and a local agent on this machine with embedded defaults, and show what
+    /// the agent reported.
+    Quickstart {
+        /// Data directory (default: ~/.local/share/steward/quickstart).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Exit after the first report instead of reporting every 10 s until Ctrl-C.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Enrollment tokens.
+    EnrollToken {
+        #[command(subcommand)]
+        command: EnrollTokenCommand,
+    },
+    /// Enrolled agents.
+    Agents {
+        #[command(subcommand)]
+        command: AgentsCommand,
+    },
+    /// Configuration items.
+    Ci {
+        #[command(subcommand)]
+        command: CiCommand,
+    },
+}
+
+/// How an admin command finds the collector: its data directory, or a URL and token.
+#[derive(Debug, Clone, Args)]
+pub struct Connection {
+    /// Data directory of a local collector (its config, CA and admin token are read from there).
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Collector URL, e.g. https://collector.example.org:8443 (with --token and --ca-cert).
+    #[arg(long, global = true)]
+    pub url: Option<String>,
+    /// Admin token (with --url).
+    #[arg(
+        long,
+        global = true,
+        env = "STEWARD_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// CA certificate to verify the collector with (with --url).
+    #[arg(long, global = true)]
+    pub ca_cert: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EnrollTokenCommand {
+    /// Create a token; prints the token alone.
+    Create {
+        /// How long the token stays valid, e.g. 30m, 24h, 7d.
+        #[arg(long, default_value = "24h")]
+        ttl: humantime::Duration,
+        /// How many agents may enroll with it.
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+        #[command(flatten)]
+        connection: Connection,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentsCommand {
+    /// List enrolled agents.
+    List {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Revoke an agent: its reports are refused from now on.
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CiCommand {
+    /// List configuration items.
+    List {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Show one CI (by name or id): identity and latest metrics.
+    Show {
+        name_or_id: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        connection: Connection,
+    },
+}
+
+/// Installs rustls' ring provider as the process default (needed before any client or server
+/// config is built); harmless when already installed.
+pub fn install_crypto_provider() {
+    steward_agent::install_crypto_provider();
+}
+
+/// A usage or config mistake: exits 2 instead of 1.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);

@@ -1,0 +1,200 @@
+//! `collector.toml`, in the data directory. Unknown keys are an error naming the key and line.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub const CONFIG_FILE: &str = "collector.toml";
+pub const DATABASE_FILE: &str = "steward.db";
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTPS listener binds: agents, enrollment and the admin API.
+    pub listen: SocketAddr,
+    /// Extra DNS names or IP addresses agents use to reach this collector; they go into the
+    /// server certificate at `init`.
+    #[serde(default)]
+    pub server_names: Vec<String>,
+    /// Log level: error, warn, info, debug or trace.
+    #[serde(default = "default_log_level")]
+    pub log_level: String,
+    #[serde(default)]
+    pub ingest: IngestConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Largest report body accepted, in bytes; larger ones get 413.
+    pub max_report_bytes: usize,
+    /// Most TLS connections served at once; further ones wait in the accept queue.
+    pub max_connections: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            max_report_bytes: 1024 * 1024,
+            max_connections: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Days of metrics history kept; older reports are pruned.
+    pub retention_days: u32,
+    /// Most writes committed in one transaction by the writer.
+    pub batch_max: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            retention_days: 7,
+            batch_max: 1024,
+        }
+    }
+}
+
+fn default_log_level() -> String {
+    "info".into()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl Config {
+    pub fn new(listen: SocketAddr) -> Config {
+        Config {
+            listen,
+            server_names: Vec::new(),
+            log_level: default_log_level(),
+            ingest: IngestConfig::default(),
+            store: StoreConfig::default(),
+        }
+    }
+
+    pub fn load(data_dir: &Path) -> Result<Config, ConfigError> {
+        let path = data_dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        Config::parse(&text).map_err(|message| ConfigError::Invalid { path, message })
+    }
+
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let config: Config =
+            toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
+        if !["error", "warn", "info", "debug", "trace"].contains(&config.log_level.as_str()) {
+            return Err(format!(
+                "log_level: {:?} is not one of error, warn, info, debug, trace",
+                config.log_level
+            ));
+        }
+        if config.store.retention_days == 0 {
+            return Err("store.retention_days: must be at least 1".into());
+        }
+        if config.store.batch_max == 0
+            || config.ingest.max_connections == 0
+            || config.ingest.max_report_bytes < 1024
+        {
+            return Err("store.batch_max and ingest.max_connections must be positive, ingest.max_report_bytes at least 1024".into());
+        }
+        Ok(config)
+    }
+
+    /// The text `init` writes: every key, with a comment saying what it does.
+    pub fn to_commented_toml(&self) -> String {
+        let names = self
+            .server_names
+            .iter()
+            .map(|n| format!("{n:?}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            r#"# Steward collector configuration. Unknown keys are an error.
+
+# Address the HTTPS listener binds: agents, enrollment and the admin API.
+listen = "{listen}"
+# Extra DNS names or IP addresses agents use to reach this collector (server certificate).
+server_names = [{names}]
+# error, warn, info, debug or trace.
+log_level = "{log_level}"
+
+[ingest]
+# Largest report body accepted, in bytes; larger ones get 413.
+max_report_bytes = {max_report_bytes}
+# Most TLS connections served at once.
+max_connections = {max_connections}
+
+[store]
+# Days of metrics history kept.
+retention_days = {retention_days}
+# Most writes committed in one transaction.
+batch_max = {batch_max}
+"#,
+            listen = self.listen,
+            log_level = self.log_level,
+            max_report_bytes = self.ingest.max_report_bytes,
+            max_connections = self.ingest.max_connections,
+            retention_days = self.store.retention_days,
+            batch_max = self.store.batch_max,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_written_config_reads_back() {
+        let mut config = Config::new("127.0.0.1:8443".parse().unwrap());
+        config.server_names = vec!["collector.example.org".into()];
+        let back = Config::parse(&config.to_commented_toml()).unwrap();
+        assert_eq!(back.listen, config.listen);
+        assert_eq!(back.server_names, config.server_names);
+        assert_eq!(back.store.retention_days, 7);
+    }
+
+    #[test]
+    fn the_shipped_example_parses() {
+        Config::parse(include_str!("../../packaging/collector.toml")).unwrap();
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let error =
+            Config::parse("listen = \"127.0.0.1:1\"\n[store]\nretention = 3\n").unwrap_err();
+        assert!(
+            error.contains("line 3") && error.contains("retention"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn bad_listen_address_is_named() {
+        let error = Config::parse("listen = \"nowhere\"\n").unwrap_err();
+        assert!(
+            error.contains("listen") || error.contains("line 1"),
+            "{error}"
+        );
+    }
+}

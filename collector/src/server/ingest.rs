@@ -1,0 +1,119 @@
+//! `POST /v1/reports`: decode, check the sender, store, acknowledge after the commit.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Extension, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::IntoResponse;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde::Serialize;
+use steward_shared::{DecodeError, Envelope, v1};
+
+use super::{ApiError, AppState, PeerIdentity};
+use crate::store::{IngestOutcome, IngestRejection, ReportRecord};
+
+#[derive(Debug, Serialize)]
+pub struct Ack {
+    pub seq: u64,
+    pub status: &'static str,
+}
+
+pub async fn report(
+    State(state): State<Arc<AppState>>,
+    Extension(peer): Extension<PeerIdentity>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<impl IntoResponse, ApiError> {
+    let Some(agent_id) = peer.agent_id else {
+        return Err(ApiError::Unauthorized(
+            "reports require the agent's client certificate".into(),
+        ));
+    };
+    if let Some(content_type) = headers.get(header::CONTENT_TYPE)
+        && content_type.as_bytes() != steward_shared::REPORT_CONTENT_TYPE.as_bytes()
+    {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "content type must be {}",
+            steward_shared::REPORT_CONTENT_TYPE
+        )));
+    }
+    let limit = state.config.ingest.max_report_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(ApiError::TooLarge { limit });
+    }
+    let bytes = match Limited::new(body, limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) if error.is::<LengthLimitError>() => return Err(ApiError::TooLarge { limit }),
+        Err(error) => {
+            return Err(ApiError::BadRequest(format!(
+                "cannot read the report body: {error}"
+            )));
+        }
+    };
+    let envelope = steward_shared::decode(&bytes).map_err(|error| {
+        tracing::warn!(agent_id, %error, bytes = bytes.len(), "rejected a report");
+        match error {
+            DecodeError::UnsupportedVersion { .. } => ApiError::BadRequest(error.to_string()),
+            other => ApiError::BadRequest(other.to_string()),
+        }
+    })?;
+    if envelope.agent_id() != agent_id {
+        return Err(ApiError::Forbidden(format!(
+            "report claims to be from agent {} but the client certificate is agent {agent_id}",
+            envelope.agent_id()
+        )));
+    }
+    let seq = envelope.seq();
+    let record = record(envelope).map_err(ApiError::BadRequest)?;
+    let outcome = state
+        .store
+        .ingest(record)
+        .await
+        .map_err(|rejection| match rejection {
+            IngestRejection::UnknownAgent(_) | IngestRejection::Revoked(_) => {
+                ApiError::Forbidden(rejection.to_string())
+            }
+            IngestRejection::Store(error) => ApiError::from(error),
+        })?;
+    let status = match outcome {
+        IngestOutcome::Stored { .. } => "stored",
+        IngestOutcome::Duplicate => "duplicate",
+    };
+    Ok((
+        [(
+            steward_shared::PROTOCOL_MAX_HEADER,
+            HeaderValue::from(steward_shared::PROTOCOL_VERSION_MAX),
+        )],
+        Json(Ack { seq, status }),
+    ))
+}
+
+/// Turns a decoded envelope into what the store keeps: identity for the CI, the payload
+/// re-encoded on its own for history.
+fn record(envelope: Envelope) -> Result<ReportRecord, String> {
+    match envelope {
+        Envelope::V1(v1::Envelope {
+            agent_id,
+            seq,
+            payload: v1::Payload::Metrics(report),
+            ..
+        }) => {
+            let body = postcard::to_stdvec(&report)
+                .map_err(|error| format!("cannot re-encode the report: {error}"))?;
+            Ok(ReportRecord {
+                agent_id,
+                seq,
+                version: 1,
+                collected_at: report.metrics.collected_at_ms,
+                host: report.host,
+                body,
+            })
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! The collector's HTTPS service: one listener, rustls with optional client certificates.
+//!
+//! - `/v1/enroll/ca`, `/v1/enroll` — enrollment; authenticated by the enrollment token.
+//! - `/v1/reports` — agent ingest; requires a client certificate issued by this collector's CA.
+//! - `/admin/v1/...` — the admin API; requires the admin token.
+//!
+//! A client certificate from another CA fails the TLS handshake. One without a certificate may
+//! connect (enrollment needs that) but every agent endpoint answers it 401 before reading a body.
+
+mod admin;
+mod enroll;
+mod error;
+mod ingest;
+mod tls;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::config::{ADMIN_TOKEN_FILE, Config, DATABASE_FILE};
+use crate::pki::Ca;
+use crate::store::Store;
+
+pub use error::ApiError;
+pub use tls::PeerIdentity;
+
+/// Shared by every handler.
+#[derive(Debug)]
+pub struct AppState {
+    pub store: Store,
+    pub ca: Ca,
+    /// SHA-256 of the admin token; compared by hash so timing reveals nothing of the token.
+    pub admin_token_hash: String,
+    pub config: Config,
+}
+
+/// How often history older than the retention is pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+
+/// Everything `serve` needs, loaded from a data directory.
+#[derive(Debug)]
+pub struct Loaded {
+    pub state: Arc<AppState>,
+    pub tls: Arc<rustls::ServerConfig>,
+}
+
+pub fn load(data_dir: &Path, config: Config) -> Result<Loaded> {
+    crate::cli::install_crypto_provider();
+    let ca = Ca::load(data_dir)?;
+    let tls = tls::server_config(data_dir, &ca)?;
+    let token_path = data_dir.join(ADMIN_TOKEN_FILE);
+    let admin_token = std::fs::read_to_string(&token_path)
+        .with_context(|| format!("cannot read {}", token_path.display()))?;
+    let store = Store::open(&data_dir.join(DATABASE_FILE), config.store.batch_max)?;
+    let state = Arc::new(AppState {
+        store,
+        ca,
+        admin_token_hash: crate::sha256_hex(admin_token.trim().as_bytes()),
+        config,
+    });
+    Ok(Loaded {
+        state,
+        tls: Arc::new(tls),
+    })
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/reports", post(ingest::report))
+        .route("/v1/enroll/ca", get(enroll::ca))
+        .route("/v1/enroll", post(enroll::enroll))
+        .nest("/admin/v1", admin::router(state.clone()))
+        .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+        .with_state(state)
+}
+
+/// Serves on `listener` until `shutdown` resolves, then lets in-flight requests finish (up to
+/// ten seconds) and waits for queued writes to commit.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    loaded: Loaded,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let state = loaded.state.clone();
+    let prune_state = state.clone();
+    let pruner = tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(PRUNE_EVERY);
+        loop {
+            ticker.tick().await;
+            let retention_ms = i64::from(prune_state.config.store.retention_days) * 86_400_000;
+            match prune_state
+                .store
+                .prune_reports(crate::now_ms() - retention_ms)
+                .await
+            {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(deleted, "pruned reports past retention"),
+                Err(error) => tracing::warn!(%error, "pruning history failed"),
+            }
+        }
+    });
+    let max_connections = state.config.ingest.max_connections;
+    let result = tls::accept_loop(
+        listener,
+        loaded.tls,
+        router(state.clone()),
+        max_connections,
+        shutdown,
+    )
+    .await;
+    pruner.abort();
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || store.close())
+        .await
+        .ok();
+    result
+}

@@ -1,0 +1,164 @@
+//! Enrollment tokens and agents.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreError};
+
+/// An agent as the admin API lists it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AgentRow {
+    pub id: String,
+    pub hostname: String,
+    pub machine_id: String,
+    pub cert_serial: String,
+    pub enrolled_at: i64,
+    pub revoked_at: Option<i64>,
+    pub last_seen_at: Option<i64>,
+    pub last_seq: Option<i64>,
+    pub ci_id: Option<i64>,
+}
+
+/// A token as created (the token text itself is returned once and never stored).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenRow {
+    pub expires_at: i64,
+    pub uses: u32,
+}
+
+/// What an enrollment records about the new agent.
+#[derive(Debug, Clone)]
+pub struct NewAgent {
+    pub id: String,
+    pub hostname: String,
+    pub machine_id: String,
+}
+
+/// Why an enrollment token was refused. Each says what is wrong with the token without
+/// revealing whether other tokens exist.
+#[derive(Debug, thiserror::Error)]
+pub enum EnrollError {
+    #[error("enrollment token is not valid")]
+    UnknownToken,
+    #[error("enrollment token has expired")]
+    Expired,
+    #[error("enrollment token has already been used")]
+    UsedUp,
+    #[error("cannot issue the agent certificate: {0}")]
+    Signing(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Store {
+    pub async fn create_enroll_token(
+        &self,
+        token_hash: String,
+        expires_at: i64,
+        uses: u32,
+    ) -> Result<(), StoreError> {
+        self.inner
+            .writer
+            .write(move |conn| {
+                conn.execute(
+                    "INSERT INTO enroll_tokens (hash, created_at, expires_at, uses_total, uses_left) VALUES (?1, ?2, ?3, ?4, ?4)",
+                    params![token_hash, crate::now_ms(), expires_at, uses],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Spends one use of the token and records the agent, atomically; `sign` issues the
+    /// certificate (returning its PEM and serial) only once the token is known to be good.
+    pub async fn enroll_agent<S>(
+        &self,
+        token_hash: String,
+        agent: NewAgent,
+        sign: S,
+    ) -> Result<String, EnrollError>
+    where
+        S: FnOnce(&str) -> Result<(String, String), String> + Send + 'static,
+    {
+        self.inner
+            .writer
+            .write(move |conn| enroll_in_tx(conn, &token_hash, &agent, sign))
+            .await
+    }
+
+    pub async fn list_agents(&self) -> Result<Vec<AgentRow>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT id, hostname, machine_id, cert_serial, enrolled_at, revoked_at, last_seen_at, last_seq, ci_id
+                 FROM agents ORDER BY hostname, id",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(AgentRow {
+                    id: r.get(0)?,
+                    hostname: r.get(1)?,
+                    machine_id: r.get(2)?,
+                    cert_serial: r.get(3)?,
+                    enrolled_at: r.get(4)?,
+                    revoked_at: r.get(5)?,
+                    last_seen_at: r.get(6)?,
+                    last_seq: r.get(7)?,
+                    ci_id: r.get(8)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    /// Revokes an agent: its reports are refused from then on. Returns false if no such agent.
+    pub async fn revoke_agent(&self, id: String) -> Result<bool, StoreError> {
+        self.inner
+            .writer
+            .write(move |conn| {
+                let changed = conn.execute(
+                    "UPDATE agents SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
+                    params![id, crate::now_ms()],
+                )?;
+                Ok(changed > 0)
+            })
+            .await
+    }
+}
+
+fn enroll_in_tx<S>(
+    conn: &Connection,
+    token_hash: &str,
+    agent: &NewAgent,
+    sign: S,
+) -> Result<String, EnrollError>
+where
+    S: FnOnce(&str) -> Result<(String, String), String>,
+{
+    let token: Option<(i64, i64)> = conn
+        .query_row(
+            "SELECT expires_at, uses_left FROM enroll_tokens WHERE hash = ?1",
+            [token_hash],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(StoreError::from)?;
+    let (expires_at, uses_left) = token.ok_or(EnrollError::UnknownToken)?;
+    if expires_at <= crate::now_ms() {
+        return Err(EnrollError::Expired);
+    }
+    if uses_left <= 0 {
+        return Err(EnrollError::UsedUp);
+    }
+    let (cert_pem, serial) = sign(&agent.id).map_err(EnrollError::Signing)?;
+    conn.execute(
+        "UPDATE enroll_tokens SET uses_left = uses_left - 1 WHERE hash = ?1",
+        [token_hash],
+    )
+    .map_err(StoreError::from)?;
+    conn.execute(
+        "INSERT INTO agents (id, hostname, machine_id, cert_serial, enrolled_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![agent.id, agent.hostname, agent.machine_id, serial, crate::now_ms()],
+    )
+    .map_err(StoreError::from)?;
+    Ok(cert_pem)
+}

@@ -1,0 +1,277 @@
+//! Configuration items and the reports that feed them. For now a host is one CI identified by
+//! its machine-id (or, lacking one, by its agent); full CMDB identification replaces this.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use steward_shared::v1::HostIdentity;
+
+use super::{Store, StoreError};
+
+/// One decoded, checked report ready to store.
+#[derive(Debug, Clone)]
+pub struct ReportRecord {
+    pub agent_id: String,
+    pub seq: u64,
+    pub version: u16,
+    pub collected_at: i64,
+    pub host: HostIdentity,
+    /// The payload as postcard of its protocol version, kept verbatim for history.
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngestOutcome {
+    Stored {
+        ci_id: i64,
+    },
+    /// This (agent, seq) was stored before; nothing was written.
+    Duplicate,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestRejection {
+    #[error("agent {0} is not enrolled with this collector")]
+    UnknownAgent(String),
+    #[error("agent {0} has been revoked")]
+    Revoked(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A CI as listed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CiRow {
+    pub id: i64,
+    pub name: String,
+    pub class: String,
+    pub fqdn: String,
+    pub os_name: String,
+    pub os_version: String,
+    pub kernel: String,
+    pub arch: String,
+    pub machine_id: String,
+    pub agent_version: String,
+    pub first_seen_at: i64,
+    pub last_seen_at: i64,
+    pub latest_at: Option<i64>,
+}
+
+/// A CI with its agents and latest metrics.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CiDetail {
+    #[serde(flatten)]
+    pub ci: CiRow,
+    pub agents: Vec<String>,
+    /// The latest report's metrics (`Metrics` of its protocol version), if any.
+    pub metrics: Option<serde_json::Value>,
+    pub reports_stored: i64,
+}
+
+const CI_COLUMNS: &str = "id, name, class, fqdn, os_name, os_version, kernel, arch, machine_id, agent_version, first_seen_at, last_seen_at, latest_at";
+
+fn ci_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CiRow> {
+    Ok(CiRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        class: r.get(2)?,
+        fqdn: r.get(3)?,
+        os_name: r.get(4)?,
+        os_version: r.get(5)?,
+        kernel: r.get(6)?,
+        arch: r.get(7)?,
+        machine_id: r.get(8)?,
+        agent_version: r.get(9)?,
+        first_seen_at: r.get(10)?,
+        last_seen_at: r.get(11)?,
+        latest_at: r.get(12)?,
+    })
+}
+
+impl Store {
+    /// Stores a report once: a repeated (agent, seq) is acknowledged as a duplicate and not
+    /// written again. Returns only after the commit.
+    pub async fn ingest(&self, report: ReportRecord) -> Result<IngestOutcome, IngestRejection> {
+        self.inner
+            .writer
+            .write(move |conn| ingest_in_tx(conn, &report))
+            .await
+    }
+
+    pub async fn list_cis(&self) -> Result<Vec<CiRow>, StoreError> {
+        self.read(|conn| {
+            let mut stmt =
+                conn.prepare(&format!("SELECT {CI_COLUMNS} FROM cis ORDER BY name, id"))?;
+            let rows = stmt.query_map([], ci_row)?.collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// Finds a CI by numeric id or by name. A name shared by several CIs is ambiguous:
+    /// `Err(ids)` lists them so the admin can pick one.
+    pub async fn find_ci(
+        &self,
+        key: String,
+    ) -> Result<Result<Option<CiDetail>, Vec<i64>>, StoreError> {
+        self.read(move |conn| {
+            let ids: Vec<i64> = match key.parse::<i64>() {
+                Ok(id) => vec![id],
+                Err(_) => {
+                    let mut stmt = conn
+                        .prepare("SELECT id FROM cis WHERE name = ?1 OR fqdn = ?1 ORDER BY id")?;
+                    stmt.query_map([&key], |r| r.get(0))?
+                        .collect::<Result<_, _>>()?
+                }
+            };
+            match ids.as_slice() {
+                [] => Ok(Ok(None)),
+                [id] => Ok(Ok(ci_detail(conn, *id)?)),
+                _ => Ok(Err(ids)),
+            }
+        })
+        .await
+    }
+
+    /// Deletes reports received before `cutoff_ms`, in bounded chunks so no transaction holds
+    /// the writer long. Returns how many were deleted.
+    pub async fn prune_reports(&self, cutoff_ms: i64) -> Result<usize, StoreError> {
+        let mut total = 0;
+        loop {
+            let deleted: usize = self
+                .inner
+                .writer
+                .write(move |conn| {
+                    Ok::<_, StoreError>(conn.execute(
+                        "DELETE FROM reports WHERE id IN (SELECT id FROM reports WHERE received_at < ?1 LIMIT 5000)",
+                        [cutoff_ms],
+                    )?)
+                })
+                .await?;
+            total += deleted;
+            if deleted < 5000 {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+fn ingest_in_tx(
+    conn: &Connection,
+    report: &ReportRecord,
+) -> Result<IngestOutcome, IngestRejection> {
+    let seq = i64::try_from(report.seq).unwrap_or(i64::MAX);
+    let agent: Option<Option<i64>> = conn
+        .query_row(
+            "SELECT revoked_at FROM agents WHERE id = ?1",
+            [&report.agent_id],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(StoreError::from)?;
+    match agent {
+        None => return Err(IngestRejection::UnknownAgent(report.agent_id.clone())),
+        Some(Some(_)) => return Err(IngestRejection::Revoked(report.agent_id.clone())),
+        Some(None) => {}
+    }
+    let seen: bool = conn
+        .query_row(
+            "SELECT 1 FROM reports WHERE agent_id = ?1 AND seq = ?2",
+            params![report.agent_id, seq],
+            |_| Ok(()),
+        )
+        .optional()
+        .map_err(StoreError::from)?
+        .is_some();
+    if seen {
+        return Ok(IngestOutcome::Duplicate);
+    }
+    let now = crate::now_ms();
+    let host = &report.host;
+    let identity_key = if host.machine_id.is_empty() {
+        format!("agent:{}", report.agent_id)
+    } else {
+        format!("machine-id:{}", host.machine_id)
+    };
+    // Identity fields follow the newest report only: a late, older report (replayed from a
+    // spool) must not roll the CI back.
+    let ci_id: i64 = conn
+        .query_row(
+            "INSERT INTO cis (identity_key, name, class, fqdn, os_name, os_version, kernel, arch, machine_id, agent_version,
+                              first_seen_at, last_seen_at, latest_at, latest_version, latest_report)
+             VALUES (?1, ?2, 'server', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13)
+             ON CONFLICT (identity_key) DO UPDATE SET
+                last_seen_at = MAX(last_seen_at, excluded.last_seen_at),
+                name = CASE WHEN excluded.latest_at >= COALESCE(latest_at, 0) THEN excluded.name ELSE name END,
+                fqdn = CASE WHEN excluded.latest_at >= COALESCE(latest_at, 0) THEN excluded.fqdn ELSE fqdn END,
+                os_name = CASE WHEN excluded.latest_at >= COALESCE(latest_at, 0) THEN excluded.os_name ELSE os_name END,
+                os_version = CASE WHEN excluded.latest_at >= COALESCE(latest_at, 0) THEN excluded.os_version ELSE os_version END,
+                kernel = CASE WHEN excluded.latest_at >= COALESCE(latest_at, 0) THEN excluded.kernel ELSE kernel END,
+                arch = CASE WHEN excluded.latest_at >= COALESCE(latest_at, 0) THEN excluded.arch ELSE arch END,
+                agent_version = CASE WHEN excluded.latest_at >= COALESCE(latest_at, 0) THEN excluded.agent_version ELSE agent_version END,
+                latest_version = CASE WHEN excluded.latest_at >= COALESCE(latest_at, 0) THEN excluded.latest_version ELSE latest_version END,
+                latest_report = CASE WHEN excluded.latest_at >= COALESCE(latest_at, 0) THEN excluded.latest_report ELSE latest_report END,
+                latest_at = MAX(COALESCE(latest_at, 0), excluded.latest_at)
+             RETURNING id",
+            params![
+                identity_key,
+                host.hostname,
+                host.fqdn,
+                host.os_name,
+                host.os_version,
+                host.kernel,
+                host.arch,
+                host.machine_id,
+                host.agent_version,
+                now,
+                report.collected_at,
+                report.version,
+                report.body,
+            ],
+            |r| r.get(0),
+        )
+        .map_err(StoreError::from)?;
+    conn.execute(
+        "INSERT INTO reports (agent_id, seq, ci_id, collected_at, received_at, version, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![report.agent_id, seq, ci_id, report.collected_at, now, report.version, report.body],
+    )
+    .map_err(StoreError::from)?;
+    conn.execute(
+        "UPDATE agents SET last_seen_at = ?2, last_seq = MAX(COALESCE(last_seq, 0), ?3), ci_id = ?4 WHERE id = ?1",
+        params![report.agent_id, now, seq, ci_id],
+    )
+    .map_err(StoreError::from)?;
+    Ok(IngestOutcome::Stored { ci_id })
+}
+
+fn ci_detail(conn: &Connection, id: i64) -> Result<Option<CiDetail>, StoreError> {
+    let row: Option<(CiRow, Option<i64>, Option<Vec<u8>>)> = conn
+        .query_row(
+            &format!("SELECT {CI_COLUMNS}, latest_version, latest_report FROM cis WHERE id = ?1"),
+            [id],
+            |r| Ok((ci_row(r)?, r.get(13)?, r.get(14)?)),
+        )
+        .optional()?;
+    let Some((ci, version, body)) = row else {
+        return Ok(None);
+    };
+    let metrics = match (version, body) {
+        (Some(1), Some(body)) => postcard::from_bytes::<steward_shared::v1::MetricsReport>(&body)
+            .ok()
+            .and_then(|report| serde_json::to_value(report.metrics).ok()),
+        _ => None,
+    };
+    let mut stmt = conn.prepare("SELECT id FROM agents WHERE ci_id = ?1 ORDER BY id")?;
+    let agents = stmt
+        .query_map([id], |r| r.get(0))?
+        .collect::<Result<Vec<String>, _>>()?;
+    let reports_stored =
+        conn.query_row("SELECT COUNT(*) FROM reports WHERE ci_id = ?1", [id], |r| {
+            r.get(0)
+        })?;
+    Ok(Some(CiDetail {
+        ci,
+        agents,
+        metrics,
+        reports_stored,
+    }))
+}

@@ -1,0 +1,138 @@
+//! The CMDB and metrics history in SQLite (WAL, `synchronous=FULL`). The only module that talks
+//! SQL.
+//!
+//! *Invariant*: every write goes through the one [`writer`] thread, which batches concurrent
+//! writes into one transaction and answers each caller only after the commit; so an
+//! acknowledged report is on disk. Reads use a small pool of read-only connections (WAL lets
+//! them run beside the writer) on tokio's blocking threads, never holding a connection across
+//! an `.await`.
+
+mod agents;
+mod cis;
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OpenFlags};
+
+pub use agents::{AgentRow, EnrollError, NewAgent, TokenRow};
+pub use cis::{CiDetail, CiRow, IngestOutcome, IngestRejection, ReportRecord};
+
+/// Read connections kept open for reuse.
+const READ_POOL_MAX: usize = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("the database writer has stopped")]
+    WriterGone,
+    #[error("cannot open database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "database {path} has schema version {found}, newer than this collector knows ({known}); upgrade the collector"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error("database task failed: {0}")]
+    Task(String),
+}
+
+/// A handle to the store; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    writer: writer::WriterHandle,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl Store {
+    /// Opens (creating and migrating if needed) the database and starts the writer thread.
+    pub fn open(path: &Path, batch_max: usize) -> Result<Store, StoreError> {
+        let mut conn = open_connection(path, false)?;
+        schema::migrate(&mut conn, path)?;
+        let writer = writer::WriterHandle::start(conn, batch_max)?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                writer,
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// Runs a read on a pooled read-only connection, off the async threads.
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = inner
+                .readers
+                .lock()
+                .map(|mut pool| pool.pop())
+                .unwrap_or(None);
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => open_connection(&inner.path, true)?,
+            };
+            let result = f(&conn);
+            if let Ok(mut pool) = inner.readers.lock()
+                && pool.len() < READ_POOL_MAX
+            {
+                pool.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|error| StoreError::Task(error.to_string()))?
+    }
+
+    /// Waits for every queued write to commit, then stops the writer.
+    pub fn close(&self) {
+        self.inner.writer.shutdown();
+    }
+}
+
+fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let open = || -> Result<Connection, rusqlite::Error> {
+        let conn = Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        if !read_only {
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+        }
+        // FULL: a commit survives power loss, which is what an acknowledgement promises.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        Ok(conn)
+    };
+    open().map_err(|source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,102 @@
+//! Versioned migrations. Each entry is applied once, in order, in its own transaction, and
+//! recorded in `schema_migrations`. Shipped migrations never change; add a new one.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// The migrations, oldest first; the schema version is the number of entries applied.
+const MIGRATIONS: &[&str] = &[
+    // 1: agents, enrollment tokens, CIs (one per host, by machine-id for now), reports.
+    r#"
+    CREATE TABLE enroll_tokens (
+        hash        TEXT PRIMARY KEY,      -- sha256 of the token; the token itself is never stored
+        created_at  INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL,
+        uses_total  INTEGER NOT NULL,
+        uses_left   INTEGER NOT NULL
+    );
+    CREATE TABLE cis (
+        id             INTEGER PRIMARY KEY,
+        identity_key   TEXT NOT NULL UNIQUE, -- 'machine-id:<id>' or 'agent:<id>'
+        name           TEXT NOT NULL,
+        class          TEXT NOT NULL,
+        fqdn           TEXT NOT NULL DEFAULT '',
+        os_name        TEXT NOT NULL DEFAULT '',
+        os_version     TEXT NOT NULL DEFAULT '',
+        kernel         TEXT NOT NULL DEFAULT '',
+        arch           TEXT NOT NULL DEFAULT '',
+        machine_id     TEXT NOT NULL DEFAULT '',
+        agent_version  TEXT NOT NULL DEFAULT '',
+        first_seen_at  INTEGER NOT NULL,
+        last_seen_at   INTEGER NOT NULL,
+        latest_at      INTEGER,              -- collected_at of latest_report
+        latest_version INTEGER,              -- protocol version of latest_report
+        latest_report  BLOB                  -- postcard MetricsReport of that version
+    );
+    CREATE INDEX cis_name ON cis(name);
+    CREATE TABLE agents (
+        id            TEXT PRIMARY KEY,
+        hostname      TEXT NOT NULL,
+        machine_id    TEXT NOT NULL,
+        cert_serial   TEXT NOT NULL,
+        enrolled_at   INTEGER NOT NULL,
+        revoked_at    INTEGER,
+        last_seen_at  INTEGER,
+        last_seq      INTEGER,
+        ci_id         INTEGER REFERENCES cis(id)
+    );
+    CREATE TABLE reports (
+        id            INTEGER PRIMARY KEY,
+        agent_id      TEXT NOT NULL,
+        seq           INTEGER NOT NULL,
+        ci_id         INTEGER NOT NULL REFERENCES cis(id),
+        collected_at  INTEGER NOT NULL,
+        received_at   INTEGER NOT NULL,
+        version       INTEGER NOT NULL,
+        body          BLOB NOT NULL,
+        UNIQUE (agent_id, seq)
+    );
+    CREATE INDEX reports_ci_time ON reports(ci_id, collected_at);
+    CREATE INDEX reports_received ON reports(received_at);
+    "#,
+];
+
+/// The schema version this build creates.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+pub fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    )?;
+    let current: i64 = conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+        [],
+        |r| r.get(0),
+    )?;
+    if current > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found: current,
+            known: SCHEMA_VERSION,
+        });
+    }
+    for (index, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(current).unwrap_or(0))
+    {
+        let version = index as i64 + 1;
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+            (version, crate::now_ms()),
+        )?;
+        tx.commit()?;
+        tracing::info!(version, "database migrated");
+    }
+    Ok(())
+}

@@ -1,0 +1,134 @@
+//! The single writer: a thread owning the read-write connection. It takes every queued write,
+//! runs each in its own savepoint inside one transaction, commits once, and only then answers
+//! each caller. Batching makes `synchronous=FULL` affordable: one fsync for many reports.
+
+use std::sync::Mutex;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use super::StoreError;
+
+/// Work to do inside the batch transaction. It returns whether it succeeded (a failure rolls
+/// back its savepoint only) and what to tell its caller once the commit outcome is known.
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
+type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
+
+#[derive(Debug)]
+pub(super) struct WriterHandle {
+    sender: Mutex<Option<mpsc::Sender<Job>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl WriterHandle {
+    pub(super) fn start(conn: Connection, batch_max: usize) -> Result<WriterHandle, StoreError> {
+        let (sender, receiver) = mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || run(conn, receiver, batch_max.max(1)))
+            .map_err(|error| {
+                StoreError::Task(format!("cannot start the writer thread: {error}"))
+            })?;
+        Ok(WriterHandle {
+            sender: Mutex::new(Some(sender)),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Queues `f` and waits for its result, which the caller sees only after the commit. An
+    /// `Err` from `f` rolls back everything `f` wrote.
+    pub(super) async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<Result<T, E>>();
+        let job: Job = Box::new(move |conn| {
+            let result = f(conn);
+            let ok = result.is_ok();
+            let reply: Reply = Box::new(move |commit| {
+                let outcome = match commit {
+                    Ok(()) => result,
+                    Err(message) => Err(E::from(StoreError::Task(format!(
+                        "commit failed: {message}"
+                    )))),
+                };
+                let _ = tx.send(outcome);
+            });
+            (ok, reply)
+        });
+        let sender = self
+            .sender
+            .lock()
+            .ok()
+            .and_then(|s| s.clone())
+            .ok_or(StoreError::WriterGone)?;
+        sender.send(job).map_err(|_| StoreError::WriterGone)?;
+        rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Stops taking writes, lets the queued ones commit, and joins the thread.
+    pub(super) fn shutdown(&self) {
+        if let Ok(mut sender) = self.sender.lock() {
+            sender.take();
+        }
+        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run(mut conn: Connection, receiver: mpsc::Receiver<Job>, batch_max: usize) {
+    let mut batch: Vec<Job> = Vec::with_capacity(batch_max);
+    while let Ok(first) = receiver.recv() {
+        batch.push(first);
+        while batch.len() < batch_max {
+            match receiver.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let (replies, outcome) = commit_batch(&mut conn, &mut batch);
+        for reply in replies {
+            reply(outcome.clone());
+        }
+    }
+    tracing::debug!("store writer stopped");
+}
+
+fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>) -> (Vec<Reply>, Result<(), String>) {
+    let mut replies = Vec::with_capacity(batch.len());
+    let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(error) => {
+            tracing::error!(%error, "cannot begin a write transaction");
+            // Dropping the jobs drops their reply channels: each caller sees the write fail.
+            batch.clear();
+            return (Vec::new(), Err(error.to_string()));
+        }
+    };
+    for job in batch.drain(..) {
+        let savepoint_ok = tx.execute_batch("SAVEPOINT job").is_ok();
+        let (ok, reply) = job(&tx);
+        let end = if ok && savepoint_ok {
+            "RELEASE job"
+        } else {
+            "ROLLBACK TO job; RELEASE job"
+        };
+        if let Err(error) = tx.execute_batch(end) {
+            tracing::error!(%error, "savepoint handling failed");
+        }
+        replies.push(reply);
+    }
+    match tx.commit() {
+        Ok(()) => (replies, Ok(())),
+        Err(error) => {
+            tracing::error!(%error, "write transaction failed to commit");
+            (replies, Err(error.to_string()))
+        }
+    }
+}
