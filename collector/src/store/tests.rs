@@ -1,1 +1,295 @@
+//! Store tests against a real SQLite file in a temporary directory.
+#![allow(clippy::unwrap_used)]
 
+use steward_shared::v1::HostIdentity;
+
+use super::*;
+
+fn open() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("test.db"), 64).unwrap();
+    (dir, store)
+}
+
+async fn enroll(store: &Store, id: &str, machine_id: &str) {
+    let hash = crate::sha256_hex(id.as_bytes());
+    store
+        .create_enroll_token(hash.clone(), crate::now_ms() + 60_000, 1)
+        .await
+        .unwrap();
+    let agent = NewAgent {
+        id: id.into(),
+        hostname: format!("host-{id}"),
+        machine_id: machine_id.into(),
+    };
+    store
+        .enroll_agent(hash, agent, |_| Ok(("CERT".into(), "01".into())))
+        .await
+        .unwrap();
+}
+
+fn report(
+    agent: &str,
+    seq: u64,
+    machine_id: &str,
+    hostname: &str,
+    collected_at: i64,
+) -> ReportRecord {
+    ReportRecord {
+        agent_id: agent.into(),
+        seq,
+        version: 1,
+        collected_at,
+        host: HostIdentity {
+            hostname: hostname.into(),
+            machine_id: machine_id.into(),
+            ..Default::default()
+        },
+        body: postcard::to_stdvec(&steward_shared::v1::MetricsReport {
+            host: HostIdentity::default(),
+            metrics: steward_shared::v1::Metrics {
+                collected_at_ms: collected_at,
+                ..Default::default()
+            },
+        })
+        .unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn a_repeated_sequence_number_is_stored_once() {
+    let (_dir, store) = open();
+    enroll(&store, "a-1", "m1").await;
+    assert!(matches!(
+        store
+            .ingest(report("a-1", 7, "m1", "web", 1000))
+            .await
+            .unwrap(),
+        IngestOutcome::Stored { .. }
+    ));
+    assert_eq!(
+        store
+            .ingest(report("a-1", 7, "m1", "web", 1000))
+            .await
+            .unwrap(),
+        IngestOutcome::Duplicate
+    );
+    let detail = store.find_ci("web".into()).await.unwrap().unwrap().unwrap();
+    assert_eq!(detail.reports_stored, 1);
+    assert_eq!(detail.agents, vec!["a-1".to_string()]);
+}
+
+#[tokio::test]
+async fn unknown_and_revoked_agents_are_refused_and_nothing_is_written() {
+    let (_dir, store) = open();
+    assert!(matches!(
+        store.ingest(report("a-x", 1, "m", "h", 1)).await,
+        Err(IngestRejection::UnknownAgent(_))
+    ));
+    enroll(&store, "a-2", "m2").await;
+    assert!(store.revoke_agent("a-2".into()).await.unwrap());
+    assert!(!store.revoke_agent("a-nope".into()).await.unwrap());
+    assert!(matches!(
+        store.ingest(report("a-2", 1, "m2", "h", 1)).await,
+        Err(IngestRejection::Revoked(_))
+    ));
+    assert!(store.list_cis().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn tokens_are_spent_exactly_and_expire() {
+    let (_dir, store) = open();
+    let hash = crate::sha256_hex(b"two-uses");
+    store
+        .create_enroll_token(hash.clone(), crate::now_ms() + 60_000, 2)
+        .await
+        .unwrap();
+    let agent = |id: &str| NewAgent {
+        id: id.into(),
+        hostname: "h".into(),
+        machine_id: String::new(),
+    };
+    let sign = |_: &str| Ok(("CERT".to_string(), "01".to_string()));
+    store
+        .enroll_agent(hash.clone(), agent("a-1"), sign)
+        .await
+        .unwrap();
+    store
+        .enroll_agent(hash.clone(), agent("a-2"), sign)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.enroll_agent(hash, agent("a-3"), sign).await,
+        Err(EnrollError::UsedUp)
+    ));
+
+    let expired = crate::sha256_hex(b"expired");
+    store
+        .create_enroll_token(expired.clone(), crate::now_ms() - 1, 1)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.enroll_agent(expired, agent("a-4"), sign).await,
+        Err(EnrollError::Expired)
+    ));
+    assert!(matches!(
+        store
+            .enroll_agent(crate::sha256_hex(b"never"), agent("a-5"), sign)
+            .await,
+        Err(EnrollError::UnknownToken)
+    ));
+    assert_eq!(store.list_agents().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_failed_signing_spends_no_token_use() {
+    let (_dir, store) = open();
+    let hash = crate::sha256_hex(b"t");
+    store
+        .create_enroll_token(hash.clone(), crate::now_ms() + 60_000, 1)
+        .await
+        .unwrap();
+    let agent = NewAgent {
+        id: "a-1".into(),
+        hostname: "h".into(),
+        machine_id: String::new(),
+    };
+    let failed = store
+        .enroll_agent(hash.clone(), agent.clone(), |_| Err("bad csr".into()))
+        .await;
+    assert!(matches!(failed, Err(EnrollError::Signing(_))));
+    store
+        .enroll_agent(hash, agent, |_| Ok(("C".into(), "01".into())))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_older_report_arriving_late_does_not_roll_the_ci_back() {
+    let (_dir, store) = open();
+    enroll(&store, "a-1", "m1").await;
+    store
+        .ingest(report("a-1", 2, "m1", "new-name", 2000))
+        .await
+        .unwrap();
+    store
+        .ingest(report("a-1", 1, "m1", "old-name", 1000))
+        .await
+        .unwrap();
+    let cis = store.list_cis().await.unwrap();
+    assert_eq!(cis.len(), 1);
+    assert_eq!(cis[0].name, "new-name");
+    assert_eq!(cis[0].latest_at, Some(2000));
+}
+
+#[tokio::test]
+async fn one_ci_per_machine_id_and_same_hostname_is_ambiguous() {
+    let (_dir, store) = open();
+    enroll(&store, "a-1", "m1").await;
+    enroll(&store, "a-2", "m2").await;
+    store
+        .ingest(report("a-1", 1, "m1", "web", 1))
+        .await
+        .unwrap();
+    store
+        .ingest(report("a-2", 1, "m2", "web", 1))
+        .await
+        .unwrap();
+    assert_eq!(store.list_cis().await.unwrap().len(), 2);
+    let ids = store.find_ci("web".into()).await.unwrap().unwrap_err();
+    assert_eq!(ids.len(), 2);
+    assert!(
+        store
+            .find_ci("no-such".into())
+            .await
+            .unwrap()
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_reports_are_batched_and_all_acknowledged_after_commit() {
+    let (dir, store) = open();
+    for i in 0..20 {
+        enroll(&store, &format!("a-{i}"), &format!("m{i}")).await;
+    }
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        for seq in 1..=25u64 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store
+                    .ingest(report(
+                        &format!("a-{i}"),
+                        seq,
+                        &format!("m{i}"),
+                        &format!("h{i}"),
+                        seq as i64,
+                    ))
+                    .await
+            }));
+        }
+    }
+    for task in tasks {
+        assert!(matches!(
+            task.await.unwrap().unwrap(),
+            IngestOutcome::Stored { .. }
+        ));
+    }
+    store.close();
+    // Everything acknowledged is in the file, as a fresh connection sees it.
+    let conn = rusqlite::Connection::open(dir.path().join("test.db")).unwrap();
+    let count: i64 = conn
+        .query_row("SELECT COUNT(*) FROM reports", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(count, 500);
+}
+
+#[tokio::test]
+async fn pruning_removes_only_old_reports() {
+    let (_dir, store) = open();
+    enroll(&store, "a-1", "m1").await;
+    store.ingest(report("a-1", 1, "m1", "h", 1)).await.unwrap();
+    assert_eq!(store.prune_reports(0).await.unwrap(), 0);
+    assert_eq!(store.prune_reports(crate::now_ms() + 1).await.unwrap(), 1);
+    // The CI and its latest metrics stay.
+    let detail = store.find_ci("h".into()).await.unwrap().unwrap().unwrap();
+    assert_eq!(detail.reports_stored, 0);
+    assert!(detail.metrics.is_some());
+}
+
+#[test]
+fn reopening_keeps_data_and_migrates_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("test.db");
+    for _ in 0..2 {
+        let store = Store::open(&path, 8).unwrap();
+        store.close();
+    }
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let versions: i64 = conn
+        .query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(versions, schema::SCHEMA_VERSION);
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn a_database_from_a_newer_collector_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("test.db");
+    Store::open(&path, 8).unwrap().close();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute("INSERT INTO schema_migrations VALUES (999, 0)", [])
+        .unwrap();
+    drop(conn);
+    let error = Store::open(&path, 8).unwrap_err().to_string();
+    assert!(
+        error.contains("999") && error.contains("upgrade"),
+        "{error}"
+    );
+}

@@ -1,0 +1,451 @@
+//! Bad input is refused with an error naming the problem, the collector keeps serving, and
+//! nothing already accepted is lost.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use steward_e2e::{Collector, agent_once, enroll, stderr};
+use steward_shared::v1;
+
+/// A client holding the agent's own certificate, to send hand-made bodies.
+fn agent_client(state: &Path) -> (reqwest::Client, String) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let read = |f: &str| std::fs::read(state.join(f)).unwrap();
+    let mut identity = read("agent.crt");
+    identity.extend(read("agent.key"));
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&read("collector-ca.crt")).unwrap()])
+        .identity(reqwest::Identity::from_pem(&identity).unwrap())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let id: serde_json::Value = serde_json::from_slice(&read("agent.json")).unwrap();
+    (client, id["agent_id"].as_str().unwrap().to_string())
+}
+
+fn anonymous_client(collector: &Collector) -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let ca = std::fs::read(collector.data_dir().join("ca.crt")).unwrap();
+    reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+        .build()
+        .unwrap()
+}
+
+fn envelope(agent_id: &str, seq: u64) -> Vec<u8> {
+    let report = v1::MetricsReport {
+        host: v1::HostIdentity {
+            hostname: "handmade".into(),
+            machine_id: "feedfeedfeedfeedfeedfeedfeedfeed".into(),
+            ..Default::default()
+        },
+        metrics: v1::Metrics {
+            collected_at_ms: 1_795_000_000_000 + seq as i64,
+            ..Default::default()
+        },
+    };
+    steward_shared::encode_v1(&v1::Envelope {
+        agent_id: agent_id.into(),
+        seq,
+        sent_at_ms: 0,
+        payload: v1::Payload::Metrics(report),
+    })
+    .unwrap()
+}
+
+async fn post(client: &reqwest::Client, collector: &Collector, body: Vec<u8>) -> (u16, String) {
+    let response = client
+        .post(format!("{}/v1/reports", collector.url()))
+        .header("content-type", steward_shared::REPORT_CONTENT_TYPE)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn malformed_reports_are_refused_and_the_collector_keeps_serving() {
+    let mut collector = Collector::start();
+    // A small body limit, so the oversized body fits in the socket buffers and the client reads
+    // the 413 instead of a broken pipe when the collector closes early.
+    collector.kill();
+    let config = collector.data_dir().join("collector.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("max_report_bytes = 1048576", "max_report_bytes = 8192"),
+    )
+    .unwrap();
+    collector.serve();
+    let state = collector.enroll_agent("agent");
+    assert!(agent_once(&state).status.success());
+    let (client, agent_id) = agent_client(&state);
+
+    let good = envelope(&agent_id, 1_000_000);
+    let (status, body) = post(&client, &collector, good.clone()).await;
+    assert_eq!((status, body.contains("stored")), (200, true), "{body}");
+    let (status, body) = post(&client, &collector, good.clone()).await;
+    assert_eq!(
+        (status, body.contains("duplicate")),
+        (200, true),
+        "a replayed report must be acknowledged, not stored twice: {body}"
+    );
+
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        (
+            "garbage",
+            b"\xff\xfe\xfd not postcard".to_vec(),
+            400,
+            "protocol",
+        ),
+        (
+            "truncated",
+            good[..good.len() / 2].to_vec(),
+            400,
+            "truncated",
+        ),
+        (
+            "trailing bytes",
+            [good.clone(), vec![0, 1, 2]].concat(),
+            400,
+            "3 trailing bytes",
+        ),
+        (
+            "unknown version",
+            [vec![9u8], good[1..].to_vec()].concat(),
+            400,
+            "unsupported protocol version 9",
+        ),
+        ("empty", Vec::new(), 400, "empty"),
+        (
+            "too large",
+            vec![1u8; 16 * 1024],
+            413,
+            "larger than the limit of 8192 bytes",
+        ),
+        (
+            "someone else's id",
+            envelope("a-0000000000000000", 5),
+            403,
+            "client certificate is agent",
+        ),
+    ];
+    for (name, body, want_status, want_text) in cases {
+        let (status, text) = post(&client, &collector, body).await;
+        assert_eq!(status, want_status, "{name}: {text}");
+        assert!(text.contains(want_text), "{name}: {text}");
+        assert!(
+            text.starts_with("{\"error\":"),
+            "{name}: errors are JSON: {text}"
+        );
+    }
+    let response = client
+        .post(format!("{}/v1/reports", collector.url()))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 415);
+
+    assert!(
+        collector.is_running(),
+        "the collector died: {}",
+        collector.log()
+    );
+    assert!(
+        agent_once(&state).status.success(),
+        "the collector no longer accepts good reports"
+    );
+    let cis = collector.admin_json(&["ci", "list", "--json"]);
+    let stored: u64 = cis
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|ci| {
+            collector.admin_json(&["ci", "show", &ci["id"].to_string(), "--json"])["reports_stored"]
+                .as_u64()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(
+        stored, 3,
+        "two agent reports plus one hand-made one, nothing lost and nothing doubled"
+    );
+}
+
+#[tokio::test]
+async fn reports_without_the_agent_certificate_are_refused() {
+    let collector = Collector::start();
+    let state = collector.enroll_agent("agent");
+    let (_, agent_id) = agent_client(&state);
+
+    // No client certificate: the port also serves enrollment, so TLS admits it, but the ingest
+    // endpoint refuses before reading the body.
+    let (status, text) = post(
+        &anonymous_client(&collector),
+        &collector,
+        envelope(&agent_id, 1),
+    )
+    .await;
+    assert_eq!(status, 401, "{text}");
+    assert!(text.contains("client certificate"), "{text}");
+
+    // A certificate from another CA fails the TLS handshake itself.
+    let other_ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let other_ca = rcgen::Issuer::new(ca_params, other_ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, agent_id.clone());
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = params.signed_by(&key, &other_ca).unwrap();
+    let identity =
+        reqwest::Identity::from_pem(format!("{}{}", cert.pem(), key.serialize_pem()).as_bytes())
+            .unwrap();
+    let ca = std::fs::read(collector.data_dir().join("ca.crt")).unwrap();
+    let forged = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+        .identity(identity)
+        .build()
+        .unwrap();
+    let result = forged
+        .post(format!("{}/v1/reports", collector.url()))
+        .body(envelope(&agent_id, 1))
+        .send()
+        .await;
+    assert!(
+        result.is_err(),
+        "a foreign client certificate must fail at TLS, got {:?}",
+        result.map(|r| r.status())
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_agent_is_refused() {
+    let collector = Collector::start();
+    let state = collector.enroll_agent("agent");
+    assert!(agent_once(&state).status.success());
+    let (_, agent_id) = agent_client(&state);
+    let out = collector.admin(&["agents", "revoke", &agent_id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = agent_once(&state);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("revoked"), "{}", stderr(&out));
+}
+
+#[test]
+fn enrollment_tokens_are_checked() {
+    let collector = Collector::start();
+    let dir = collector.dir.path();
+    let token = collector.token(&[]);
+    assert!(
+        enroll(
+            &collector.url(),
+            &token,
+            &collector.fingerprint,
+            &dir.join("a1")
+        )
+        .status
+        .success()
+    );
+
+    let out = enroll(
+        &collector.url(),
+        &token,
+        &collector.fingerprint,
+        &dir.join("a2"),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("403") && stderr(&out).contains("already been used"),
+        "{}",
+        stderr(&out)
+    );
+
+    let short = collector.token(&["--ttl", "1s"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = enroll(
+        &collector.url(),
+        &short,
+        &collector.fingerprint,
+        &dir.join("a3"),
+    );
+    assert!(
+        stderr(&out).contains("403") && stderr(&out).contains("expired"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = enroll(
+        &collector.url(),
+        "stw_not-a-token",
+        &collector.fingerprint,
+        &dir.join("a4"),
+    );
+    assert!(
+        stderr(&out).contains("401") && stderr(&out).contains("not valid"),
+        "{}",
+        stderr(&out)
+    );
+
+    let many = collector.token(&["--uses", "2"]);
+    assert!(
+        enroll(
+            &collector.url(),
+            &many,
+            &collector.fingerprint,
+            &dir.join("a5")
+        )
+        .status
+        .success()
+    );
+    assert!(
+        enroll(
+            &collector.url(),
+            &many,
+            &collector.fingerprint,
+            &dir.join("a6")
+        )
+        .status
+        .success()
+    );
+    assert!(
+        !enroll(
+            &collector.url(),
+            &many,
+            &collector.fingerprint,
+            &dir.join("a7")
+        )
+        .status
+        .success()
+    );
+
+    let wrong_fp = format!("sha256:{}", "0".repeat(64));
+    let fresh = collector.token(&[]);
+    let out = enroll(&collector.url(), &fresh, &wrong_fp, &dir.join("a8"));
+    assert!(
+        stderr(&out).contains("fingerprint mismatch"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.join("a8/agent.json").exists());
+    // The token was never sent to an unverified collector, so it is still good.
+    assert!(
+        enroll(
+            &collector.url(),
+            &fresh,
+            &collector.fingerprint,
+            &dir.join("a8")
+        )
+        .status
+        .success()
+    );
+
+    assert_eq!(
+        collector
+            .admin_json(&["agents", "list", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+}
+
+#[tokio::test]
+async fn the_admin_api_requires_the_admin_token() {
+    let collector = Collector::start();
+    let client = anonymous_client(&collector);
+    let response = client
+        .get(format!("{}/admin/v1/cis", collector.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("admin token required")
+    );
+    let response = client
+        .get(format!("{}/admin/v1/cis", collector.url()))
+        .bearer_auth("adm_wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    let response = client
+        .post(format!("{}/admin/v1/enroll-tokens", collector.url()))
+        .json(&serde_json::json!({"ttl_secs": 60, "uses": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status().as_u16(),
+        401,
+        "creating tokens without the admin token must fail"
+    );
+
+    let out = steward_e2e::run(
+        std::process::Command::new(steward_e2e::bin("steward-collector"))
+            .args([
+                "ci",
+                "list",
+                "--url",
+                &collector.url(),
+                "--token",
+                "adm_wrong",
+                "--ca-cert",
+            ])
+            .arg(collector.data_dir().join("ca.crt")),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("401"), "{}", stderr(&out));
+}
+
+#[test]
+fn bad_config_files_exit_2_naming_file_line_and_key() {
+    let mut collector = Collector::start();
+    collector.kill();
+    let config = collector.data_dir().join("collector.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("retention_days", "retention_dayz")).unwrap();
+    let out = collector.admin(&["serve"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("collector.toml") && err.contains("line") && err.contains("retention_dayz"),
+        "{err}"
+    );
+
+    let agent_config = collector.dir.path().join("agent.toml");
+    std::fs::write(&agent_config, "interval_secs = 10\nintervall = 5\n").unwrap();
+    let out = steward_e2e::run(
+        std::process::Command::new(steward_e2e::bin("steward-agent"))
+            .arg("--config")
+            .arg(&agent_config)
+            .args(["collect", "--json"]),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("agent.toml") && err.contains("line 2") && err.contains("intervall"),
+        "{err}"
+    );
+
+    let out = steward_e2e::run(
+        std::process::Command::new(steward_e2e::bin("steward-agent")).args([
+            "run",
+            "--interval",
+            "0",
+        ]),
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
