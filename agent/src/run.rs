@@ -53,7 +53,7 @@ pub async fn run(
 
     if once {
         let report = collect_once(config).await?;
-        let seq = sequencer.next()?;
+        let seq = sequencer.next_seq()?;
         return match send(&transport, &agent_id, seq, report).await {
             Ok(ack) => {
                 info!(seq = ack.seq, status = ack.status, "report acknowledged");
@@ -86,7 +86,7 @@ pub async fn run(
             host: host.clone(),
             metrics: sampler.sample(),
         };
-        let seq = sequencer.next()?;
+        let seq = sequencer.next_seq()?;
         health.record(send(&transport, &agent_id, seq, report).await);
     }
 }
@@ -111,38 +111,65 @@ async fn send(
 }
 
 /// Logs transitions, not every failure: an operator wants "collector unreachable" once and
-/// "reachable again" once, not a line every ten seconds.
+/// "reachable again" once, not a line every ten seconds; a rejection (such as an unsupported
+/// protocol version) is logged once until its message changes or a report gets through.
 #[derive(Debug, Default)]
 struct Health {
     failing_since: Option<(Instant, u64)>,
     last_rejection: Option<String>,
 }
 
+/// What changed, worth one log line.
+#[derive(Debug, PartialEq)]
+enum Transition {
+    Unreachable(String),
+    Recovered { failures: u64 },
+    Rejected { status: u16, message: String },
+}
+
 impl Health {
     fn record(&mut self, result: Result<crate::transport::Ack, SendError>) {
+        match self.transition(result) {
+            Some(Transition::Unreachable(reason)) => {
+                warn!(%reason, "report not delivered; will keep trying every interval")
+            }
+            Some(Transition::Recovered { failures }) => {
+                info!(failures, "collector reachable again")
+            }
+            Some(Transition::Rejected { status, message }) => {
+                error!(status, %message, "collector rejected the report")
+            }
+            None => {}
+        }
+    }
+
+    fn transition(
+        &mut self,
+        result: Result<crate::transport::Ack, SendError>,
+    ) -> Option<Transition> {
         match result {
             Ok(_) => {
-                if let Some((since, failures)) = self.failing_since.take() {
-                    info!(
-                        failures,
-                        down_secs = since.elapsed().as_secs(),
-                        "collector reachable again"
-                    );
-                }
                 self.last_rejection = None;
+                self.failing_since
+                    .take()
+                    .map(|(_, failures)| Transition::Recovered { failures })
             }
             Err(SendError::Retryable(reason)) => match &mut self.failing_since {
-                Some((_, failures)) => *failures += 1,
+                Some((_, failures)) => {
+                    *failures += 1;
+                    None
+                }
                 None => {
-                    warn!(%reason, "report not delivered; will keep trying every interval");
                     self.failing_since = Some((Instant::now(), 1));
+                    Some(Transition::Unreachable(reason))
                 }
             },
             Err(SendError::Rejected { status, message }) => {
-                if self.last_rejection.as_deref() != Some(message.as_str()) {
-                    error!(status, %message, "collector rejected the report");
-                    self.last_rejection = Some(message);
+                if self.last_rejection.as_deref() == Some(message.as_str()) {
+                    return None;
                 }
+                self.last_rejection = Some(message.clone());
+                Some(Transition::Rejected { status, message })
             }
         }
     }
@@ -271,4 +298,58 @@ pub fn human_summary(report: &MetricsReport) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rejected() -> Result<crate::transport::Ack, SendError> {
+        Err(SendError::Rejected {
+            status: 400,
+            message: "unsupported protocol version 2: this collector decodes versions [1]".into(),
+        })
+    }
+
+    #[test]
+    fn a_rejection_is_logged_once_until_it_changes_or_clears() {
+        let mut health = Health::default();
+        assert!(matches!(
+            health.transition(rejected()),
+            Some(Transition::Rejected { status: 400, .. })
+        ));
+        assert_eq!(health.transition(rejected()), None);
+        assert_eq!(health.transition(rejected()), None);
+        assert_eq!(
+            health.transition(Ok(crate::transport::Ack {
+                seq: 1,
+                status: "stored".into()
+            })),
+            None
+        );
+        assert!(
+            health.transition(rejected()).is_some(),
+            "after a success, a new rejection is news again"
+        );
+    }
+
+    #[test]
+    fn an_outage_is_logged_when_it_starts_and_when_it_ends() {
+        let mut health = Health::default();
+        let down = || Err(SendError::Retryable("connection refused".into()));
+        assert_eq!(
+            health.transition(down()),
+            Some(Transition::Unreachable("connection refused".into()))
+        );
+        assert_eq!(health.transition(down()), None);
+        assert_eq!(health.transition(down()), None);
+        let ok = Ok(crate::transport::Ack {
+            seq: 9,
+            status: "stored".into(),
+        });
+        assert_eq!(
+            health.transition(ok),
+            Some(Transition::Recovered { failures: 3 })
+        );
+    }
 }

@@ -132,7 +132,7 @@ impl Sequencer {
         Ok(Sequencer { state, block })
     }
 
-    pub fn next(&mut self) -> Result<u64> {
+    pub fn next_seq(&mut self) -> Result<u64> {
         if self.block.next >= self.block.end {
             self.block = self.state.reserve_seq_block()?;
         }
@@ -186,16 +186,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = StateDir::new(dir.path());
         let mut first = Sequencer::new(state.clone()).unwrap();
-        let a: Vec<u64> = (0..3).map(|_| first.next().unwrap()).collect();
+        let a: Vec<u64> = (0..3).map(|_| first.next_seq().unwrap()).collect();
         drop(first);
         let mut second = Sequencer::new(state.clone()).unwrap();
-        let b = second.next().unwrap();
+        let b = second.next_seq().unwrap();
         assert_eq!(a, vec![1, 2, 3]);
         assert!(b > 3, "restarted agent reused a sequence number: {b}");
         for _ in 0..SEQ_BLOCK + 5 {
-            second.next().unwrap();
+            second.next_seq().unwrap();
         }
-        let c = second.next().unwrap();
+        let c = second.next_seq().unwrap();
         assert!(c > b + SEQ_BLOCK);
     }
 

@@ -86,7 +86,7 @@ pub fn select(entries: Vec<MountEntry>, config: &MetricsConfig) -> Vec<MountEntr
     let mut by_device: HashMap<String, MountEntry> = HashMap::new();
     let mut order = Vec::new();
     for entry in entries {
-        if config.exclude_fs_types.iter().any(|t| *t == entry.fs_type)
+        if config.exclude_fs_types.contains(&entry.fs_type)
             || matches_any(&config.exclude_mounts, &entry.mount)
         {
             continue;
