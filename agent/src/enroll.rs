@@ -85,13 +85,7 @@ pub async fn enroll(
         .context("cannot create the certificate request")?;
     let csr_pem = csr.pem().context("cannot encode the certificate request")?;
 
-    let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).context("invalid collector CA")?;
-    let client = reqwest::Client::builder()
-        .tls_certs_only([ca])
-        .https_only(true)
-        .timeout(Duration::from_secs(30))
-        .build()
-        .context("cannot build the HTTPS client")?;
+    let client = crate::transport::pinned_client(ca_pem.as_bytes(), Duration::from_secs(30))?;
     let request = EnrollRequest {
         token: token.trim().to_string(),
         csr_pem,

@@ -104,6 +104,19 @@ impl Transport {
     }
 }
 
+/// An HTTPS client that trusts only the given CA (PEM), with no client certificate: for
+/// enrollment and for admin calls.
+pub fn pinned_client(ca_pem: &[u8], timeout: Duration) -> Result<reqwest::Client> {
+    crate::install_crypto_provider();
+    let ca = reqwest::Certificate::from_pem(ca_pem).context("invalid CA certificate")?;
+    reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .https_only(true)
+        .timeout(timeout)
+        .build()
+        .context("cannot build the HTTPS client")
+}
+
 /// reqwest's errors hide the cause (TLS alert, refused connection) in their source chain.
 pub fn describe(error: &reqwest::Error) -> String {
     let mut text = error.to_string();

@@ -1,7 +1,7 @@
 //! `collector.toml`, in the data directory. Unknown keys are an error naming the key and line.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -67,16 +67,8 @@ fn default_log_level() -> String {
     "info".into()
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("invalid config file {path}: {message}")]
-    Invalid { path: PathBuf, message: String },
-}
+/// The same error the agent uses: it names the file, and for bad content the line and key.
+pub use steward_agent::config::ConfigError;
 
 impl Config {
     pub fn new(listen: SocketAddr) -> Config {

@@ -66,14 +66,8 @@ impl AdminClient {
     pub fn new(url: &str, token: &str, ca_path: &Path) -> Result<AdminClient> {
         let ca_pem =
             std::fs::read(ca_path).with_context(|| format!("cannot read {}", ca_path.display()))?;
-        let ca = reqwest::Certificate::from_pem(&ca_pem)
-            .with_context(|| format!("invalid CA certificate {}", ca_path.display()))?;
-        let client = reqwest::Client::builder()
-            .tls_certs_only([ca])
-            .https_only(true)
-            .timeout(Duration::from_secs(30))
-            .build()
-            .context("cannot build the HTTPS client")?;
+        let client = steward_agent::transport::pinned_client(&ca_pem, Duration::from_secs(30))
+            .with_context(|| format!("with the CA certificate {}", ca_path.display()))?;
         Ok(AdminClient {
             client,
             base: format!("{}/admin/v1", url.trim_end_matches('/')),
