@@ -1,9 +1,13 @@
 //! Network interfaces: counters (bytes, packets, errors, drops) from `/proc/net/dev`, and
 //! link state, speed, MTU and MAC from `/sys/class/net/<if>`, addresses through sysinfo
 //! (`getifaddrs`). sysinfo alone lacks drop counters.
+//!
+//! Addresses change rarely and reading them is the dearest part of a cycle (a netlink dump and
+//! sysinfo's ten files per interface), so they are re-read every [`ADDRESS_REFRESH`] or as soon as
+//! an interface appears that the cache does not know.
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use steward_shared::v1::{NetInterface, NetRates};
 
@@ -53,12 +57,17 @@ pub fn parse_net_dev(text: &str) -> Vec<(String, NetCounters)> {
         .collect()
 }
 
+/// How long interface addresses are cached.
+pub const ADDRESS_REFRESH: Duration = Duration::from_secs(60);
+
 #[derive(Debug, Default)]
 pub(super) struct NetworkSampler {
     previous: HashMap<String, NetCounters>,
     previous_at: Option<Instant>,
     /// Created on first use: only addresses are taken from it.
-    addresses: Option<sysinfo::Networks>,
+    networks: Option<sysinfo::Networks>,
+    addresses: HashMap<String, Vec<String>>,
+    addresses_at: Option<Instant>,
 }
 
 impl NetworkSampler {
@@ -70,7 +79,17 @@ impl NetworkSampler {
             .into_iter()
             .filter(|(name, _)| !matches_any(&config.exclude_interfaces, name))
             .collect();
-        let addresses = self.addresses();
+        let stale = self
+            .addresses_at
+            .is_none_or(|at| now.duration_since(at) >= ADDRESS_REFRESH)
+            || counters
+                .iter()
+                .any(|(name, _)| !self.addresses.contains_key(name));
+        if stale {
+            self.addresses = self.read_addresses();
+            self.addresses_at = Some(now);
+        }
+        let addresses = &self.addresses;
         let seconds = self
             .previous_at
             .map(|t| now.duration_since(t).as_secs_f64())
@@ -104,14 +123,14 @@ impl NetworkSampler {
         out
     }
 
-    fn addresses(&mut self) -> HashMap<String, Vec<String>> {
-        let networks = match &mut self.addresses {
+    fn read_addresses(&mut self) -> HashMap<String, Vec<String>> {
+        let networks = match &mut self.networks {
             Some(networks) => {
                 networks.refresh(true);
                 networks
             }
             None => match sysinfo::Networks::new_with_refreshed_list() {
-                Ok(networks) => self.addresses.insert(networks),
+                Ok(networks) => self.networks.insert(networks),
                 Err(_) => return HashMap::new(),
             },
         };
