@@ -2,9 +2,10 @@
 //! link state, speed, MTU and MAC from `/sys/class/net/<if>`, addresses through sysinfo
 //! (`getifaddrs`). sysinfo alone lacks drop counters.
 //!
-//! Addresses change rarely and reading them is the dearest part of a cycle (a netlink dump and
-//! sysinfo's ten files per interface), so they are re-read every [`ADDRESS_REFRESH`] or as soon as
-//! an interface appears that the cache does not know.
+//! Addresses, MAC, speed and MTU change rarely and reading them is the dearest part of a cycle
+//! (a netlink dump, sysinfo's ten files per interface, three more of ours), so they are re-read
+//! every [`ADDRESS_REFRESH`] or as soon as an interface appears that the cache does not know.
+//! Link state is read every cycle: a link going down must show at once.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -66,8 +67,17 @@ pub(super) struct NetworkSampler {
     previous_at: Option<Instant>,
     /// Created on first use: only addresses are taken from it.
     networks: Option<sysinfo::Networks>,
-    addresses: HashMap<String, Vec<String>>,
-    addresses_at: Option<Instant>,
+    attributes: HashMap<String, Attributes>,
+    attributes_at: Option<Instant>,
+}
+
+/// What is cached per interface between refreshes.
+#[derive(Debug, Clone, Default)]
+struct Attributes {
+    mac: String,
+    addresses: Vec<String>,
+    speed_mbps: Option<u32>,
+    mtu: Option<u32>,
 }
 
 impl NetworkSampler {
@@ -80,16 +90,15 @@ impl NetworkSampler {
             .filter(|(name, _)| !matches_any(&config.exclude_interfaces, name))
             .collect();
         let stale = self
-            .addresses_at
+            .attributes_at
             .is_none_or(|at| now.duration_since(at) >= ADDRESS_REFRESH)
             || counters
                 .iter()
-                .any(|(name, _)| !self.addresses.contains_key(name));
+                .any(|(name, _)| !self.attributes.contains_key(name));
         if stale {
-            self.addresses = self.read_addresses();
-            self.addresses_at = Some(now);
+            self.attributes = self.read_attributes(&counters);
+            self.attributes_at = Some(now);
         }
-        let addresses = &self.addresses;
         let seconds = self
             .previous_at
             .map(|t| now.duration_since(t).as_secs_f64())
@@ -97,20 +106,14 @@ impl NetworkSampler {
         let out = counters
             .iter()
             .map(|(name, current)| {
-                let sys = format!("/sys/class/net/{name}");
-                let read = |file: &str| std::fs::read_to_string(format!("{sys}/{file}")).ok();
+                let attributes = self.attributes.get(name).cloned().unwrap_or_default();
                 NetInterface {
                     name: name.clone(),
-                    mac: read("address")
-                        .map(|m| m.trim().to_string())
-                        .filter(|m| m != "00:00:00:00:00:00")
-                        .unwrap_or_default(),
-                    addresses: addresses.get(name).cloned().unwrap_or_default(),
-                    link_up: read("operstate").and_then(|s| parse_operstate(&s)),
-                    speed_mbps: read("speed")
-                        .and_then(|s| s.trim().parse::<i64>().ok())
-                        .and_then(|s| u32::try_from(s).ok()),
-                    mtu: read("mtu").and_then(|s| s.trim().parse().ok()),
+                    mac: attributes.mac,
+                    addresses: attributes.addresses,
+                    link_up: read_sys(name, "operstate").and_then(|s| parse_operstate(&s)),
+                    speed_mbps: attributes.speed_mbps,
+                    mtu: attributes.mtu,
                     rates: self
                         .previous
                         .get(name)
@@ -121,6 +124,30 @@ impl NetworkSampler {
         self.previous = counters.into_iter().collect();
         self.previous_at = Some(now);
         out
+    }
+
+    fn read_attributes(
+        &mut self,
+        counters: &[(String, NetCounters)],
+    ) -> HashMap<String, Attributes> {
+        let mut addresses = self.read_addresses();
+        counters
+            .iter()
+            .map(|(name, _)| {
+                let attributes = Attributes {
+                    mac: read_sys(name, "address")
+                        .map(|m| m.trim().to_string())
+                        .filter(|m| m != "00:00:00:00:00:00")
+                        .unwrap_or_default(),
+                    addresses: addresses.remove(name).unwrap_or_default(),
+                    speed_mbps: read_sys(name, "speed")
+                        .and_then(|s| s.trim().parse::<i64>().ok())
+                        .and_then(|s| u32::try_from(s).ok()),
+                    mtu: read_sys(name, "mtu").and_then(|s| s.trim().parse().ok()),
+                };
+                (name.clone(), attributes)
+            })
+            .collect()
     }
 
     fn read_addresses(&mut self) -> HashMap<String, Vec<String>> {
@@ -144,6 +171,10 @@ impl NetworkSampler {
             })
             .collect()
     }
+}
+
+fn read_sys(interface: &str, file: &str) -> Option<String> {
+    std::fs::read_to_string(format!("/sys/class/net/{interface}/{file}")).ok()
 }
 
 /// `up` and `down` are definite; `unknown`, `dormant`, `testing` and the rest are not.

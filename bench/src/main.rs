@@ -1,0 +1,42 @@
+//! `steward-bench`: benchmarks of Steward on this machine. Each benchmark is a subcommand.
+//! Exit codes: 0 ok, 1 failure (clap exits 2 on usage errors).
+
+mod agent;
+mod peers;
+mod procfs;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "steward-bench",
+    version,
+    about = "Steward benchmarks, measured on this machine"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The release agent's memory, CPU per metrics cycle and binary size, beside
+    /// prometheus-node-exporter and zabbix_agentd run one after another.
+    Agent(agent::AgentArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Agent(args) => agent::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
