@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::IntoResponse;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Serialize;
-use steward_shared::{DecodeError, Envelope, v1};
+use steward_shared::{Envelope, v1};
 
 use super::{ApiError, AppState, PeerIdentity};
 use crate::store::{IngestOutcome, IngestRejection, ReportRecord};
@@ -56,12 +56,11 @@ pub async fn report(
             )));
         }
     };
+    // Every decode error, an unknown protocol version included, is the client's: 400 with the
+    // reason, which the agent logs once.
     let envelope = steward_shared::decode(&bytes).map_err(|error| {
         tracing::warn!(agent_id, %error, bytes = bytes.len(), "rejected a report");
-        match error {
-            DecodeError::UnsupportedVersion { .. } => ApiError::BadRequest(error.to_string()),
-            other => ApiError::BadRequest(other.to_string()),
-        }
+        ApiError::BadRequest(error.to_string())
     })?;
     if envelope.agent_id() != agent_id {
         return Err(ApiError::Forbidden(format!(
