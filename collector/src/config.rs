@@ -34,6 +34,9 @@ pub struct IngestConfig {
     pub max_report_bytes: usize,
     /// Most TLS connections served at once; further ones wait in the accept queue.
     pub max_connections: usize,
+    /// Most report bytes held in memory at once (bodies being read or waiting to be stored);
+    /// past it reports get 503 with Retry-After, so overload cannot exhaust memory.
+    pub max_inflight_bytes: usize,
 }
 
 impl Default for IngestConfig {
@@ -41,6 +44,7 @@ impl Default for IngestConfig {
         IngestConfig {
             max_report_bytes: 1024 * 1024,
             max_connections: 10_000,
+            max_inflight_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -52,6 +56,9 @@ pub struct StoreConfig {
     pub retention_days: u32,
     /// Most writes committed in one transaction by the writer.
     pub batch_max: usize,
+    /// Most writes waiting for the writer; past it reports get 503 with Retry-After instead of
+    /// queueing without bound (which would only raise every acknowledgement's latency).
+    pub queue_max: usize,
 }
 
 impl Default for StoreConfig {
@@ -59,6 +66,7 @@ impl Default for StoreConfig {
         StoreConfig {
             retention_days: 7,
             batch_max: 1024,
+            queue_max: 2048,
         }
     }
 }
@@ -103,10 +111,18 @@ impl Config {
             return Err("store.retention_days: must be at least 1".into());
         }
         if config.store.batch_max == 0
+            || config.store.queue_max == 0
             || config.ingest.max_connections == 0
-            || config.ingest.max_report_bytes < 1024
         {
-            return Err("store.batch_max and ingest.max_connections must be positive, ingest.max_report_bytes at least 1024".into());
+            return Err(
+                "store.batch_max, store.queue_max and ingest.max_connections must be positive"
+                    .into(),
+            );
+        }
+        if config.ingest.max_report_bytes < 1024
+            || config.ingest.max_inflight_bytes < config.ingest.max_report_bytes
+        {
+            return Err("ingest.max_report_bytes must be at least 1024, and ingest.max_inflight_bytes at least max_report_bytes".into());
         }
         Ok(config)
     }
@@ -134,17 +150,23 @@ log_level = "{log_level}"
 max_report_bytes = {max_report_bytes}
 # Most TLS connections served at once.
 max_connections = {max_connections}
+# Most report bytes held in memory at once; past it reports get 503 with Retry-After.
+max_inflight_bytes = {max_inflight_bytes}
 
 [store]
 # Days of metrics history kept.
 retention_days = {retention_days}
 # Most writes committed in one transaction.
 batch_max = {batch_max}
+# Most writes waiting to be committed; past it reports get 503 with Retry-After.
+queue_max = {queue_max}
 "#,
             listen = self.listen,
             log_level = self.log_level,
             max_report_bytes = self.ingest.max_report_bytes,
             max_connections = self.ingest.max_connections,
+            max_inflight_bytes = self.ingest.max_inflight_bytes,
+            queue_max = self.store.queue_max,
             retention_days = self.store.retention_days,
             batch_max = self.store.batch_max,
         )

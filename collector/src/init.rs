@@ -57,7 +57,7 @@ pub fn init(data_dir: &Path, listen: SocketAddr, extra_names: &[String]) -> Resu
         true,
     )?;
 
-    let store = Store::open(&data_dir.join(DATABASE_FILE), 1)?;
+    let store = Store::open(&data_dir.join(DATABASE_FILE), 1, 1)?;
     store.close();
 
     let mut config = Config::new(listen);

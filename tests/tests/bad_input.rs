@@ -449,3 +449,68 @@ fn bad_config_files_exit_2_naming_file_line_and_key() {
     );
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overload_gets_503_with_retry_after_and_loses_nothing_acknowledged() {
+    let mut collector = Collector::start();
+    // Room for one small report in memory at a time: concurrent senders must be turned away.
+    collector.kill();
+    let config = collector.data_dir().join("collector.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text
+        .replace("max_report_bytes = 1048576", "max_report_bytes = 1024")
+        .replace("max_inflight_bytes = 67108864", "max_inflight_bytes = 1024");
+    std::fs::write(&config, text).unwrap();
+    collector.serve();
+    let state = collector.enroll_agent("agent");
+    let (client, agent_id) = agent_client(&state);
+
+    let mut tasks = Vec::new();
+    for seq in 1..=60u64 {
+        let client = client.clone();
+        let url = format!("{}/v1/reports", collector.url());
+        let body = envelope(&agent_id, seq);
+        tasks.push(tokio::spawn(async move {
+            let response = client
+                .post(url)
+                .header("content-type", steward_shared::REPORT_CONTENT_TYPE)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_string());
+            (
+                response.status().as_u16(),
+                retry_after,
+                response.text().await.unwrap(),
+            )
+        }));
+    }
+    let (mut stored, mut refused) = (0u64, 0u64);
+    for task in tasks {
+        let (status, retry_after, text) = task.await.unwrap();
+        match status {
+            200 => stored += 1,
+            503 => {
+                refused += 1;
+                assert_eq!(retry_after.as_deref(), Some("1"), "{text}");
+                assert!(text.contains("overloaded"), "{text}");
+            }
+            other => panic!("unexpected {other}: {text}"),
+        }
+    }
+    assert!(
+        refused > 0,
+        "60 concurrent reports with room for one must be refused in part"
+    );
+    assert!(collector.is_running());
+    let cis = collector.admin_json(&["ci", "list", "--json"]);
+    let id = cis[0]["id"].to_string();
+    assert_eq!(
+        collector.admin_json(&["ci", "show", &id, "--json"])["reports_stored"],
+        stored
+    );
+}

@@ -24,6 +24,9 @@ pub enum ApiError {
     /// Something on our side (the database); the client may retry.
     #[error("{0}")]
     Unavailable(String),
+    /// More load than the collector can take right now; retry after the given seconds.
+    #[error("the collector is overloaded; retry in {retry_after_secs} s")]
+    Overloaded { retry_after_secs: u32 },
 }
 
 impl ApiError {
@@ -36,13 +39,20 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Overloaded { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 }
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(error: crate::store::StoreError) -> Self {
+        if matches!(error, crate::store::StoreError::Overloaded) {
+            return ApiError::Overloaded {
+                retry_after_secs: 1,
+            };
+        }
         tracing::error!(%error, "store failure");
         ApiError::Unavailable("the collector's database is unavailable; retry later".into())
     }
@@ -50,10 +60,18 @@ impl From<crate::store::StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status(),
-            Json(serde_json::json!({ "error": self.to_string() })),
-        )
-            .into_response()
+        let retry_after = match &self {
+            ApiError::Overloaded { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
+        };
+        let body = Json(serde_json::json!({ "error": self.to_string() }));
+        let mut response = (self.status(), body).into_response();
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(seconds),
+            );
+        }
+        response
     }
 }

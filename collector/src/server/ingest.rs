@@ -47,6 +47,16 @@ pub async fn report(
     if declared.is_some_and(|length| length > limit) {
         return Err(ApiError::TooLarge { limit });
     }
+    // Reserve room for the body before reading it, and hold it until the report is stored: the
+    // bytes in memory stay bounded however many agents send at once.
+    let kib = u32::try_from(declared.unwrap_or(limit).div_ceil(1024).max(1)).unwrap_or(u32::MAX);
+    let _reserved = state
+        .inflight_kib
+        .clone()
+        .try_acquire_many_owned(kib)
+        .map_err(|_| ApiError::Overloaded {
+            retry_after_secs: 1,
+        })?;
     let bytes = match Limited::new(body, limit).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(error) if error.is::<LengthLimitError>() => return Err(ApiError::TooLarge { limit }),

@@ -35,6 +35,8 @@ pub struct AppState {
     pub ca: Ca,
     /// SHA-256 of the admin token; compared by hash so timing reveals nothing of the token.
     pub admin_token_hash: String,
+    /// KiB of report bodies in memory right now, bounded by `ingest.max_inflight_bytes`.
+    pub inflight_kib: Arc<tokio::sync::Semaphore>,
     pub config: Config,
 }
 
@@ -55,11 +57,17 @@ pub fn load(data_dir: &Path, config: Config) -> Result<Loaded> {
     let token_path = data_dir.join(ADMIN_TOKEN_FILE);
     let admin_token = std::fs::read_to_string(&token_path)
         .with_context(|| format!("cannot read {}", token_path.display()))?;
-    let store = Store::open(&data_dir.join(DATABASE_FILE), config.store.batch_max)?;
+    let store = Store::open(
+        &data_dir.join(DATABASE_FILE),
+        config.store.batch_max,
+        config.store.queue_max,
+    )?;
+    let inflight = tokio::sync::Semaphore::new(config.ingest.max_inflight_bytes.div_ceil(1024));
     let state = Arc::new(AppState {
         store,
         ca,
         admin_token_hash: crate::sha256_hex(admin_token.trim().as_bytes()),
+        inflight_kib: Arc::new(inflight),
         config,
     });
     Ok(Loaded {

@@ -89,11 +89,12 @@ fn ci_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CiRow> {
 
 impl Store {
     /// Stores a report once: a repeated (agent, seq) is acknowledged as a duplicate and not
-    /// written again. Returns only after the commit.
+    /// written again. Returns only after the commit. When the write queue is full it fails at
+    /// once with [`StoreError::Overloaded`]; the agent sends the report again later.
     pub async fn ingest(&self, report: ReportRecord) -> Result<IngestOutcome, IngestRejection> {
         self.inner
             .writer
-            .write(move |conn| ingest_in_tx(conn, &report))
+            .try_write(move |conn| ingest_in_tx(conn, &report))
             .await
     }
 
@@ -161,11 +162,9 @@ fn ingest_in_tx(
 ) -> Result<IngestOutcome, IngestRejection> {
     let seq = i64::try_from(report.seq).unwrap_or(i64::MAX);
     let agent: Option<Option<i64>> = conn
-        .query_row(
-            "SELECT revoked_at FROM agents WHERE id = ?1",
-            [&report.agent_id],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT revoked_at FROM agents WHERE id = ?1")
+        .map_err(StoreError::from)?
+        .query_row([&report.agent_id], |r| r.get(0))
         .optional()
         .map_err(StoreError::from)?;
     match agent {
@@ -174,11 +173,9 @@ fn ingest_in_tx(
         Some(None) => {}
     }
     let seen: bool = conn
-        .query_row(
-            "SELECT 1 FROM reports WHERE agent_id = ?1 AND seq = ?2",
-            params![report.agent_id, seq],
-            |_| Ok(()),
-        )
+        .prepare_cached("SELECT 1 FROM reports WHERE agent_id = ?1 AND seq = ?2")
+        .map_err(StoreError::from)?
+        .query_row(params![report.agent_id, seq], |_| Ok(()))
         .optional()
         .map_err(StoreError::from)?
         .is_some();
@@ -194,9 +191,7 @@ fn ingest_in_tx(
     };
     // Identity fields follow the newest report only: a late, older report (replayed from a
     // spool) must not roll the CI back.
-    let ci_id: i64 = conn
-        .query_row(
-            "INSERT INTO cis (identity_key, name, class, fqdn, os_name, os_version, kernel, arch, machine_id, agent_version,
+    let ci_id: i64 = conn.prepare_cached("INSERT INTO cis (identity_key, name, class, fqdn, os_name, os_version, kernel, arch, machine_id, agent_version,
                               first_seen_at, last_seen_at, latest_at, latest_version, latest_report)
              VALUES (?1, ?2, 'server', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13)
              ON CONFLICT (identity_key) DO UPDATE SET
@@ -211,8 +206,9 @@ fn ingest_in_tx(
                 latest_version = CASE WHEN excluded.latest_at >= COALESCE(latest_at, 0) THEN excluded.latest_version ELSE latest_version END,
                 latest_report = CASE WHEN excluded.latest_at >= COALESCE(latest_at, 0) THEN excluded.latest_report ELSE latest_report END,
                 latest_at = MAX(COALESCE(latest_at, 0), excluded.latest_at)
-             RETURNING id",
-            params![
+             RETURNING id")
+        .map_err(StoreError::from)?
+        .query_row(params![
                 identity_key,
                 host.hostname,
                 host.fqdn,
@@ -230,14 +226,14 @@ fn ingest_in_tx(
             |r| r.get(0),
         )
         .map_err(StoreError::from)?;
-    conn.execute(
-        "INSERT INTO reports (agent_id, seq, ci_id, collected_at, received_at, version, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![report.agent_id, seq, ci_id, report.collected_at, now, report.version, report.body],
+    conn.prepare_cached("INSERT INTO reports (agent_id, seq, ci_id, collected_at, received_at, version, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+        .map_err(StoreError::from)?
+        .execute(params![report.agent_id, seq, ci_id, report.collected_at, now, report.version, report.body],
     )
     .map_err(StoreError::from)?;
-    conn.execute(
-        "UPDATE agents SET last_seen_at = ?2, last_seq = MAX(COALESCE(last_seq, 0), ?3), ci_id = ?4 WHERE id = ?1",
-        params![report.agent_id, now, seq, ci_id],
+    conn.prepare_cached("UPDATE agents SET last_seen_at = ?2, last_seq = MAX(COALESCE(last_seq, 0), ?3), ci_id = ?4 WHERE id = ?1")
+        .map_err(StoreError::from)?
+        .execute(params![report.agent_id, now, seq, ci_id],
     )
     .map_err(StoreError::from)?;
     Ok(IngestOutcome::Stored { ci_id })

@@ -44,6 +44,9 @@ pub enum StoreError {
     },
     #[error("database task failed: {0}")]
     Task(String),
+    /// The write queue is full: the collector is taking more than the disk can commit.
+    #[error("the collector is overloaded; retry later")]
+    Overloaded,
 }
 
 /// A handle to the store; cheap to clone.
@@ -61,10 +64,11 @@ struct Inner {
 
 impl Store {
     /// Opens (creating and migrating if needed) the database and starts the writer thread.
-    pub fn open(path: &Path, batch_max: usize) -> Result<Store, StoreError> {
+    /// `queue_max` bounds the writes waiting for the writer; past it ingest is refused.
+    pub fn open(path: &Path, batch_max: usize, queue_max: usize) -> Result<Store, StoreError> {
         let mut conn = open_connection(path, false)?;
         schema::migrate(&mut conn, path)?;
-        let writer = writer::WriterHandle::start(conn, batch_max)?;
+        let writer = writer::WriterHandle::start(conn, batch_max, queue_max)?;
         Ok(Store {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),

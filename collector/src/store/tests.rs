@@ -7,7 +7,7 @@ use super::*;
 
 fn open() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("test.db"), 64).unwrap();
+    let store = Store::open(&dir.path().join("test.db"), 64, 4096).unwrap();
     (dir, store)
 }
 
@@ -264,7 +264,7 @@ fn reopening_keeps_data_and_migrates_once() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("test.db");
     for _ in 0..2 {
-        let store = Store::open(&path, 8).unwrap();
+        let store = Store::open(&path, 8, 8).unwrap();
         store.close();
     }
     let conn = rusqlite::Connection::open(&path).unwrap();
@@ -282,14 +282,51 @@ fn reopening_keeps_data_and_migrates_once() {
 fn a_database_from_a_newer_collector_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("test.db");
-    Store::open(&path, 8).unwrap().close();
+    Store::open(&path, 8, 8).unwrap().close();
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute("INSERT INTO schema_migrations VALUES (999, 0)", [])
         .unwrap();
     drop(conn);
-    let error = Store::open(&path, 8).unwrap_err().to_string();
+    let error = Store::open(&path, 8, 8).unwrap_err().to_string();
     assert!(
         error.contains("999") && error.contains("upgrade"),
         "{error}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_write_queue_refuses_ingest_and_stores_only_what_it_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("test.db"), 1, 1).unwrap();
+    enroll(&store, "a-1", "m1").await;
+    let mut tasks = Vec::new();
+    for seq in 1..=300u64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .ingest(report("a-1", seq, "m1", "h", seq as i64))
+                .await
+        }));
+    }
+    let (mut stored, mut refused) = (0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(IngestOutcome::Stored { .. }) => stored += 1,
+            Err(IngestRejection::Store(StoreError::Overloaded)) => refused += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(
+        refused > 0,
+        "a queue of one must overflow under 300 concurrent reports"
+    );
+    assert_eq!(stored + refused, 300);
+    // Enrollment and admin writes wait for room instead of failing.
+    store.revoke_agent("a-1".into()).await.unwrap();
+    store.close();
+    let conn = rusqlite::Connection::open(dir.path().join("test.db")).unwrap();
+    let count: i64 = conn
+        .query_row("SELECT COUNT(*) FROM reports", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(count, stored, "exactly the acknowledged reports are stored");
 }

@@ -16,15 +16,24 @@ use super::StoreError;
 type Job = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
 type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
 
+/// How long a write that must not be refused (enrollment, admin) waits for room in a full queue.
+const FULL_QUEUE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
 #[derive(Debug)]
 pub(super) struct WriterHandle {
-    sender: Mutex<Option<mpsc::Sender<Job>>>,
+    /// Bounded: under overload, ingest is refused (and retried by agents) instead of queueing
+    /// without limit.
+    sender: Mutex<Option<mpsc::SyncSender<Job>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl WriterHandle {
-    pub(super) fn start(conn: Connection, batch_max: usize) -> Result<WriterHandle, StoreError> {
-        let (sender, receiver) = mpsc::channel::<Job>();
+    pub(super) fn start(
+        conn: Connection,
+        batch_max: usize,
+        queue_max: usize,
+    ) -> Result<WriterHandle, StoreError> {
+        let (sender, receiver) = mpsc::sync_channel::<Job>(queue_max.max(1));
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || run(conn, receiver, batch_max.max(1)))
@@ -38,15 +47,36 @@ impl WriterHandle {
     }
 
     /// Queues `f` and waits for its result, which the caller sees only after the commit. An
-    /// `Err` from `f` rolls back everything `f` wrote.
+    /// `Err` from `f` rolls back everything `f` wrote. When the queue is full this waits (up to
+    /// ten seconds) for room: for writes that must not be refused.
     pub(super) async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
         F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
     {
+        self.submit(f, false).await
+    }
+
+    /// Like [`write`](Self::write), but a full queue fails at once with
+    /// [`StoreError::Overloaded`]: for ingest, whose senders retry later.
+    pub(super) async fn try_write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    {
+        self.submit(f, true).await
+    }
+
+    async fn submit<T, E, F>(&self, f: F, refuse_when_full: bool) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel::<Result<T, E>>();
-        let job: Job = Box::new(move |conn| {
+        let mut job: Job = Box::new(move |conn| {
             let result = f(conn);
             let ok = result.is_ok();
             let reply: Reply = Box::new(move |commit| {
@@ -66,7 +96,22 @@ impl WriterHandle {
             .ok()
             .and_then(|s| s.clone())
             .ok_or(StoreError::WriterGone)?;
-        sender.send(job).map_err(|_| StoreError::WriterGone)?;
+        let deadline = tokio::time::Instant::now() + FULL_QUEUE_PATIENCE;
+        loop {
+            match sender.try_send(job) {
+                Ok(()) => break,
+                Err(mpsc::TrySendError::Disconnected(_)) => {
+                    return Err(StoreError::WriterGone.into());
+                }
+                Err(mpsc::TrySendError::Full(returned)) => {
+                    if refuse_when_full || tokio::time::Instant::now() >= deadline {
+                        return Err(StoreError::Overloaded.into());
+                    }
+                    job = returned;
+                    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                }
+            }
+        }
         rx.await.map_err(|_| StoreError::WriterGone)?
     }
 
