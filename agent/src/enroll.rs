@@ -5,8 +5,6 @@
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, bail};
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 use serde::{Deserialize, Serialize};
 
 use crate::state::{Enrolled, Identity, StateDir};
@@ -66,16 +64,12 @@ pub async fn enroll(
         .text()
         .await
         .context("cannot read the collector CA")?;
-    let ca_der = CertificateDer::from_pem_slice(ca_pem.as_bytes())
-        .context("the collector sent an invalid CA certificate")?;
-    let presented = crate::fingerprint(&ca_der);
-    if presented != pinned {
-        bail!(
-            "collector CA fingerprint mismatch: expected {pinned}, the collector presented {presented}; refusing to enroll"
-        );
-    }
+    let ca_pem = pinned_ca(&ca_pem, &pinned)?;
 
+    // The key is written before the token is spent: a state directory that cannot be written
+    // fails here, not after the collector has used up the token.
     let key = rcgen::KeyPair::generate().context("cannot generate the agent key")?;
+    state.save_key(&key.serialize_pem())?;
     let mut params = rcgen::CertificateParams::default();
     params
         .distinguished_name
@@ -128,10 +122,77 @@ pub async fn enroll(
     Ok(identity)
 }
 
+/// Accepts the collector's CA only if the PEM holds exactly one certificate and that
+/// certificate has the pinned fingerprint; returns it re-encoded, so nothing else that came
+/// with it (an extra certificate an attacker appended) is ever trusted or stored.
+pub fn pinned_ca(pem_text: &str, pinned: &str) -> Result<String> {
+    let blocks =
+        pem::parse_many(pem_text).context("the collector sent an invalid CA certificate")?;
+    let [block] = blocks.as_slice() else {
+        bail!(
+            "the collector sent {} PEM blocks where its one CA certificate belongs; refusing to enroll",
+            blocks.len()
+        );
+    };
+    if block.tag() != "CERTIFICATE" {
+        bail!(
+            "the collector sent a {} where its CA certificate belongs; refusing to enroll",
+            block.tag()
+        );
+    }
+    let presented = crate::fingerprint(block.contents());
+    if presented != pinned {
+        bail!(
+            "collector CA fingerprint mismatch: expected {pinned}, the collector presented {presented}; refusing to enroll"
+        );
+    }
+    Ok(pem::encode(&pem::Pem::new(
+        "CERTIFICATE",
+        block.contents().to_vec(),
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use crate::normalize_fingerprint;
+
+    fn ca(name: &str) -> String {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.self_signed(&key).unwrap().pem()
+    }
+
+    fn fingerprint_of(pem_text: &str) -> String {
+        crate::fingerprint(pem::parse(pem_text).unwrap().contents())
+    }
+
+    #[test]
+    fn the_pinned_ca_is_accepted_alone() {
+        let real = ca("real");
+        let pinned = fingerprint_of(&real);
+        let kept = super::pinned_ca(&real, &pinned).unwrap();
+        assert_eq!(fingerprint_of(&kept), pinned);
+    }
+
+    #[test]
+    fn regression_an_extra_certificate_after_the_pinned_ca_is_refused() {
+        // An attacker appended their own CA after the real one, whose fingerprint matched:
+        // the whole bundle used to be trusted, so the token went to the attacker.
+        let real = ca("real");
+        let pinned = fingerprint_of(&real);
+        let bundle = format!("{real}{}", ca("attacker"));
+        let error = super::pinned_ca(&bundle, &pinned).unwrap_err().to_string();
+        assert!(error.contains("2 PEM blocks"), "{error}");
+        let error = super::pinned_ca(&ca("other"), &pinned)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("fingerprint mismatch"), "{error}");
+    }
 
     #[test]
     fn fingerprints_are_normalised() {

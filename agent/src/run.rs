@@ -129,6 +129,16 @@ enum Transition {
 
 impl Health {
     fn record(&mut self, result: Result<crate::transport::Ack, SendError>) {
+        // Every report this loop sends has a fresh sequence number, so a duplicate means the
+        // sequence state went backwards (restored state directory, two agents sharing one).
+        if let Ok(ack) = &result
+            && ack.status == "duplicate"
+        {
+            warn!(
+                seq = ack.seq,
+                "the collector already had this sequence number; the report was not stored again"
+            );
+        }
         match self.transition(result) {
             Some(Transition::Unreachable(reason)) => {
                 warn!(%reason, "report not delivered; will keep trying every interval")

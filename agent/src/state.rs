@@ -54,6 +54,13 @@ impl StateDir {
         self.path.join(IDENTITY_FILE).exists()
     }
 
+    /// Writes the new private key (0600) into a private state directory, creating it: done
+    /// before enrollment spends its token, so an unwritable directory fails first.
+    pub fn save_key(&self, key_pem: &str) -> Result<()> {
+        create_private_dir(&self.path)?;
+        write_atomic(&self.path.join(KEY_FILE), key_pem.as_bytes(), true)
+    }
+
     /// Stores a fresh enrollment, replacing any previous one.
     pub fn save(&self, enrolled: &Enrolled) -> Result<()> {
         create_private_dir(&self.path)?;
@@ -85,15 +92,25 @@ impl StateDir {
         };
         let identity: Identity = serde_json::from_str(&read(IDENTITY_FILE)?)
             .with_context(|| format!("invalid {}", identity_path.display()))?;
+        // The stored CA must still be the one certificate pinned at enrollment.
+        let ca_pem = crate::enroll::pinned_ca(&read(CA_FILE)?, &identity.ca_fingerprint)
+            .with_context(|| {
+                format!(
+                    "{} is not the CA pinned at enrollment",
+                    self.path.join(CA_FILE).display()
+                )
+            })?;
         Ok(Enrolled {
             identity,
             key_pem: read(KEY_FILE)?,
             cert_pem: read(CERT_FILE)?,
-            ca_pem: read(CA_FILE)?,
+            ca_pem,
         })
     }
 
-    /// Reserves the next block of sequence numbers and returns its first number.
+    /// Reserves the next block of sequence numbers. A block starts no lower than the current
+    /// Unix time in milliseconds, so a state directory restored from a snapshot or backup (a
+    /// rewound counter) still never reuses a number the collector has seen.
     pub fn reserve_seq_block(&self) -> Result<SeqBlock> {
         let path = self.path.join(SEQ_FILE);
         let start = match std::fs::read_to_string(&path) {
@@ -106,6 +123,8 @@ impl StateDir {
                 return Err(error).with_context(|| format!("cannot read {}", path.display()));
             }
         };
+        let now = u64::try_from(crate::metrics::unix_ms(std::time::SystemTime::now())).unwrap_or(0);
+        let start = start.max(now);
         let end = start.saturating_add(SEQ_BLOCK);
         write_atomic(&path, format!("{end}\n").as_bytes(), false)?;
         Ok(SeqBlock { next: start, end })
@@ -154,11 +173,23 @@ fn create_private_dir(path: &Path) -> Result<()> {
 }
 
 /// Writes through a temporary file and a rename, so a crash leaves the old or the new content,
-/// never half of one.
+/// never half of one; the directory is synced so the rename itself survives a power cut. Each
+/// file has its own temporary name, created fresh, so it always gets the mode asked for.
 pub fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<()> {
-    let tmp = path.with_extension("tmp");
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{file_name}.tmp"));
+    match std::fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => {
+            return Err(error).with_context(|| format!("cannot remove stale {}", tmp.display()));
+        }
+    }
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
@@ -173,6 +204,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<()> {
         .and_then(|()| file.sync_all())
         .with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))?;
+    #[cfg(unix)]
+    if let Some(dir) = path.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("cannot sync {}", dir.display()))?;
+    }
     Ok(())
 }
 
@@ -190,13 +232,46 @@ mod tests {
         drop(first);
         let mut second = Sequencer::new(state.clone()).unwrap();
         let b = second.next_seq().unwrap();
-        assert_eq!(a, vec![1, 2, 3]);
-        assert!(b > 3, "restarted agent reused a sequence number: {b}");
+        assert_eq!(a[1], a[0] + 1);
+        assert_eq!(a[2], a[0] + 2);
+        assert!(b > a[2], "restarted agent reused a sequence number: {b}");
         for _ in 0..SEQ_BLOCK + 5 {
             second.next_seq().unwrap();
         }
         let c = second.next_seq().unwrap();
         assert!(c > b + SEQ_BLOCK);
+    }
+
+    #[test]
+    fn regression_a_rewound_sequence_file_does_not_reuse_numbers() {
+        // A VM snapshot restored the seq file to an old value; the collector then took every
+        // new report for a duplicate and dropped it.
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path());
+        let first = Sequencer::new(state.clone()).unwrap().next_seq().unwrap();
+        std::fs::write(dir.path().join(SEQ_FILE), "1\n").unwrap();
+        let after_rewind = Sequencer::new(state).unwrap().next_seq().unwrap();
+        assert!(after_rewind >= first, "{after_rewind} < {first}");
+        assert!(
+            after_rewind > 1_700_000_000_000,
+            "blocks start at the current time in ms"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn regression_a_stale_temporary_file_cannot_give_the_key_a_wider_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let stale = dir.path().join(".agent.key.tmp");
+        std::fs::write(&stale, "old").unwrap();
+        std::fs::set_permissions(&stale, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_atomic(&dir.path().join(KEY_FILE), b"KEY", true).unwrap();
+        let mode = std::fs::metadata(dir.path().join(KEY_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 
     #[cfg(unix)]
@@ -205,17 +280,22 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let state = StateDir::new(dir.path().join("state"));
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let ca = rcgen::CertificateParams::new(Vec::<String>::new())
+            .unwrap()
+            .self_signed(&ca_key)
+            .unwrap();
         state
             .save(&Enrolled {
                 identity: Identity {
                     agent_id: "a-1".into(),
                     collector_url: "https://127.0.0.1:1".into(),
-                    ca_fingerprint: "sha256:00".into(),
+                    ca_fingerprint: crate::fingerprint(ca.der()),
                     enrolled_at_ms: 0,
                 },
                 key_pem: "KEY".into(),
                 cert_pem: "CERT".into(),
-                ca_pem: "CA".into(),
+                ca_pem: ca.pem(),
             })
             .unwrap();
         let mode = std::fs::metadata(dir.path().join("state").join(KEY_FILE))

@@ -37,6 +37,9 @@ pub struct IngestConfig {
     /// Most report bytes held in memory at once (bodies being read or waiting to be stored);
     /// past it reports get 503 with Retry-After, so overload cannot exhaust memory.
     pub max_inflight_bytes: usize,
+    /// Seconds a request body may take to arrive; a client that stops sending mid-body gets
+    /// 408 and loses its connection slot.
+    pub body_timeout_secs: u32,
 }
 
 impl Default for IngestConfig {
@@ -45,6 +48,7 @@ impl Default for IngestConfig {
             max_report_bytes: 1024 * 1024,
             max_connections: 10_000,
             max_inflight_bytes: 64 * 1024 * 1024,
+            body_timeout_secs: 30,
         }
     }
 }
@@ -112,10 +116,11 @@ impl Config {
         }
         if config.store.batch_max == 0
             || config.store.queue_max == 0
+            || config.ingest.body_timeout_secs == 0
             || config.ingest.max_connections == 0
         {
             return Err(
-                "store.batch_max, store.queue_max and ingest.max_connections must be positive"
+                "store.batch_max, store.queue_max, ingest.max_connections and ingest.body_timeout_secs must be positive"
                     .into(),
             );
         }
@@ -152,6 +157,8 @@ max_report_bytes = {max_report_bytes}
 max_connections = {max_connections}
 # Most report bytes held in memory at once; past it reports get 503 with Retry-After.
 max_inflight_bytes = {max_inflight_bytes}
+# Seconds a request body may take to arrive.
+body_timeout_secs = {body_timeout_secs}
 
 [store]
 # Days of metrics history kept.
@@ -166,6 +173,7 @@ queue_max = {queue_max}
             max_report_bytes = self.ingest.max_report_bytes,
             max_connections = self.ingest.max_connections,
             max_inflight_bytes = self.ingest.max_inflight_bytes,
+            body_timeout_secs = self.ingest.body_timeout_secs,
             queue_max = self.store.queue_max,
             retention_days = self.store.retention_days,
             batch_max = self.store.batch_max,

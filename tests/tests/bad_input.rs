@@ -514,3 +514,71 @@ async fn overload_gets_503_with_retry_after_and_loses_nothing_acknowledged() {
         stored
     );
 }
+
+#[tokio::test]
+async fn regression_a_body_that_stops_arriving_gets_408_and_frees_the_connection() {
+    // A client that sent headers and then stalled mid-body used to hold its connection slot
+    // forever.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut collector = Collector::start();
+    collector.kill();
+    let config = collector.data_dir().join("collector.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("body_timeout_secs = 30", "body_timeout_secs = 1"),
+    )
+    .unwrap();
+    collector.serve();
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    let ca = std::fs::read(collector.data_dir().join("ca.crt")).unwrap();
+    for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(&ca) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", collector.port))
+        .await
+        .unwrap();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    tls.write_all(b"POST /v1/enroll HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"tok")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut answer)).await;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(
+        read.is_ok(),
+        "the collector kept the stalled connection open"
+    );
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("did not arrive within 1 s"), "{text}");
+}
+
+#[tokio::test]
+async fn regression_every_report_answer_carries_the_protocol_version_header() {
+    // Errors (an unknown version above all) lacked the header that lets a newer agent fall back.
+    let collector = Collector::start();
+    let state = collector.enroll_agent("agent");
+    let (client, _) = agent_client(&state);
+    let response = client
+        .post(format!("{}/v1/reports", collector.url()))
+        .header("content-type", steward_shared::REPORT_CONTENT_TYPE)
+        .body(vec![2u8, 0, 0])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    assert_eq!(
+        response
+            .headers()
+            .get(steward_shared::PROTOCOL_MAX_HEADER)
+            .unwrap(),
+        "1"
+    );
+}

@@ -24,6 +24,11 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/agents/{id}/revoke", post(revoke_agent))
         .route("/cis", get(list_cis))
         .route("/cis/{key}", get(show_ci))
+        // Outermost last: the token is checked before any body is read.
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            super::small_body,
+        ))
         .route_layer(middleware::from_fn_with_state(state, require_admin))
 }
 

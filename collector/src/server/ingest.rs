@@ -7,7 +7,6 @@ use axum::body::Body;
 use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::IntoResponse;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Serialize;
 use steward_shared::{Envelope, v1};
 
@@ -57,15 +56,7 @@ pub async fn report(
         .map_err(|_| ApiError::Overloaded {
             retry_after_secs: 1,
         })?;
-    let bytes = match Limited::new(body, limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) if error.is::<LengthLimitError>() => return Err(ApiError::TooLarge { limit }),
-        Err(error) => {
-            return Err(ApiError::BadRequest(format!(
-                "cannot read the report body: {error}"
-            )));
-        }
-    };
+    let bytes = super::read_body(&state, body, limit).await?;
     // Every decode error, an unknown protocol version included, is the client's: 400 with the
     // reason, which the agent logs once.
     let envelope = steward_shared::decode(&bytes).map_err(|error| {
@@ -94,13 +85,17 @@ pub async fn report(
         IngestOutcome::Stored { .. } => "stored",
         IngestOutcome::Duplicate => "duplicate",
     };
-    Ok((
-        [(
-            steward_shared::PROTOCOL_MAX_HEADER,
-            HeaderValue::from(steward_shared::PROTOCOL_VERSION_MAX),
-        )],
-        Json(Ack { seq, status }),
-    ))
+    Ok(Json(Ack { seq, status }))
+}
+
+/// Every `/v1/reports` answer, errors included, says which protocol version this collector
+/// speaks at most, so a newer agent can fall back (see shared/PROTOCOL.md).
+pub async fn protocol_header(mut response: axum::response::Response) -> axum::response::Response {
+    response.headers_mut().insert(
+        steward_shared::PROTOCOL_MAX_HEADER,
+        HeaderValue::from(steward_shared::PROTOCOL_VERSION_MAX),
+    );
+    response
 }
 
 /// Turns a decoded envelope into what the store keeps: identity for the CI, the payload

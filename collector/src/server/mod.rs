@@ -19,7 +19,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
 use axum::routing::{get, post};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use crate::config::{ADMIN_TOKEN_FILE, Config, DATABASE_FILE};
 use crate::pki::Ca;
@@ -76,14 +81,52 @@ pub fn load(data_dir: &Path, config: Config) -> Result<Loaded> {
     })
 }
 
+/// Largest body accepted by enrollment and the admin API.
+const SMALL_BODY_MAX: usize = 64 * 1024;
+
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/v1/reports", post(ingest::report))
+        .route(
+            "/v1/reports",
+            post(ingest::report).layer(middleware::map_response(ingest::protocol_header)),
+        )
         .route("/v1/enroll/ca", get(enroll::ca))
-        .route("/v1/enroll", post(enroll::enroll))
+        .route(
+            "/v1/enroll",
+            post(enroll::enroll).layer(middleware::from_fn_with_state(state.clone(), small_body)),
+        )
         .nest("/admin/v1", admin::router(state.clone()))
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .with_state(state)
+}
+
+/// Reads a whole request body, bounded in size and in time (`ingest.body_timeout_secs`), so a
+/// client that stops sending mid-body cannot hold a connection slot forever.
+pub async fn read_body(state: &AppState, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let seconds = u64::from(state.config.ingest.body_timeout_secs);
+    let collect = Limited::new(body, limit).collect();
+    match tokio::time::timeout(Duration::from_secs(seconds), collect).await {
+        Err(_) => Err(ApiError::BodyTimeout { seconds }),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(error)) if error.is::<LengthLimitError>() => Err(ApiError::TooLarge { limit }),
+        Ok(Err(error)) => Err(ApiError::BadRequest(format!(
+            "cannot read the request body: {error}"
+        ))),
+    }
+}
+
+/// Buffers a small body (enrollment, admin) under the size and time bounds before the handler
+/// sees it.
+async fn small_body(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let bytes = read_body(&state, body, SMALL_BODY_MAX).await?;
+    Ok(next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await)
 }
 
 /// Serves on `listener` until `shutdown` resolves, then lets in-flight requests finish (up to

@@ -90,7 +90,8 @@ fn ci_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CiRow> {
 impl Store {
     /// Stores a report once: a repeated (agent, seq) is acknowledged as a duplicate and not
     /// written again. Returns only after the commit. When the write queue is full it fails at
-    /// once with [`StoreError::Overloaded`]; the agent sends the report again later.
+    /// once with [`StoreError::Overloaded`] (503 with Retry-After): the report is not
+    /// acknowledged, and the agent counts it as undelivered.
     pub async fn ingest(&self, report: ReportRecord) -> Result<IngestOutcome, IngestRejection> {
         self.inner
             .writer
@@ -156,22 +157,25 @@ impl Store {
     }
 }
 
+/// How far ahead of the collector's clock a report's collection time may be.
+const MAX_CLOCK_AHEAD_MS: i64 = 5 * 60 * 1000;
+
 fn ingest_in_tx(
     conn: &Connection,
     report: &ReportRecord,
 ) -> Result<IngestOutcome, IngestRejection> {
     let seq = i64::try_from(report.seq).unwrap_or(i64::MAX);
-    let agent: Option<Option<i64>> = conn
-        .prepare_cached("SELECT revoked_at FROM agents WHERE id = ?1")
+    let agent: Option<(Option<i64>, String)> = conn
+        .prepare_cached("SELECT revoked_at, machine_id FROM agents WHERE id = ?1")
         .map_err(StoreError::from)?
-        .query_row([&report.agent_id], |r| r.get(0))
+        .query_row([&report.agent_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()
         .map_err(StoreError::from)?;
-    match agent {
+    let enrolled_machine_id = match agent {
         None => return Err(IngestRejection::UnknownAgent(report.agent_id.clone())),
-        Some(Some(_)) => return Err(IngestRejection::Revoked(report.agent_id.clone())),
-        Some(None) => {}
-    }
+        Some((Some(_), _)) => return Err(IngestRejection::Revoked(report.agent_id.clone())),
+        Some((None, machine_id)) => machine_id,
+    };
     let seen: bool = conn
         .prepare_cached("SELECT 1 FROM reports WHERE agent_id = ?1 AND seq = ?2")
         .map_err(StoreError::from)?
@@ -184,13 +188,26 @@ fn ingest_in_tx(
     }
     let now = crate::now_ms();
     let host = &report.host;
-    let identity_key = if host.machine_id.is_empty() {
+    // The CI is the one this agent enrolled as: a report claiming another host's machine-id
+    // must not rename or overwrite that host's CI. (Reconciling a changed machine-id, as after
+    // an OS reinstall, is the CMDB identification's job.)
+    if host.machine_id != enrolled_machine_id {
+        tracing::warn!(
+            agent_id = report.agent_id,
+            enrolled = enrolled_machine_id,
+            reported = host.machine_id,
+            "report's machine-id differs from the one enrolled; filed under the enrolled one"
+        );
+    }
+    let identity_key = if enrolled_machine_id.is_empty() {
         format!("agent:{}", report.agent_id)
     } else {
-        format!("machine-id:{}", host.machine_id)
+        format!("machine-id:{enrolled_machine_id}")
     };
-    // Identity fields follow the newest report only: a late, older report (replayed from a
-    // spool) must not roll the CI back.
+    // An agent clock far ahead would freeze "latest" until real time caught up.
+    let collected_at = report.collected_at.min(now + MAX_CLOCK_AHEAD_MS);
+    // Identity fields follow the newest report only: a late, older report (one delayed in
+    // transit or resent) must not roll the CI back.
     let ci_id: i64 = conn.prepare_cached("INSERT INTO cis (identity_key, name, class, fqdn, os_name, os_version, kernel, arch, machine_id, agent_version,
                               first_seen_at, last_seen_at, latest_at, latest_version, latest_report)
              VALUES (?1, ?2, 'server', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13)
@@ -216,10 +233,10 @@ fn ingest_in_tx(
                 host.os_version,
                 host.kernel,
                 host.arch,
-                host.machine_id,
+                enrolled_machine_id,
                 host.agent_version,
                 now,
-                report.collected_at,
+                collected_at,
                 report.version,
                 report.body,
             ],
@@ -228,7 +245,7 @@ fn ingest_in_tx(
         .map_err(StoreError::from)?;
     conn.prepare_cached("INSERT INTO reports (agent_id, seq, ci_id, collected_at, received_at, version, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
         .map_err(StoreError::from)?
-        .execute(params![report.agent_id, seq, ci_id, report.collected_at, now, report.version, report.body],
+        .execute(params![report.agent_id, seq, ci_id, collected_at, now, report.version, report.body],
     )
     .map_err(StoreError::from)?;
     conn.prepare_cached("UPDATE agents SET last_seen_at = ?2, last_seq = MAX(COALESCE(last_seq, 0), ?3), ci_id = ?4 WHERE id = ?1")

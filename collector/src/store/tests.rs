@@ -330,3 +330,54 @@ async fn a_full_write_queue_refuses_ingest_and_stores_only_what_it_acknowledged(
         .unwrap();
     assert_eq!(count, stored, "exactly the acknowledged reports are stored");
 }
+
+#[tokio::test]
+async fn regression_a_report_claiming_another_hosts_machine_id_cannot_take_over_its_ci() {
+    // An agent used to be able to rename and overwrite any host's CI by sending that host's
+    // machine-id in its reports.
+    let (_dir, store) = open();
+    enroll(&store, "a-1", "m1").await;
+    enroll(&store, "a-2", "m2").await;
+    store
+        .ingest(report("a-1", 1, "m1", "web", 1))
+        .await
+        .unwrap();
+    store
+        .ingest(report("a-2", 1, "m1", "evil-host", 2))
+        .await
+        .unwrap();
+    let names: Vec<String> = store
+        .list_cis()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|ci| ci.name)
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.contains(&"web".to_string()), "{names:?}");
+    let web = store.find_ci("web".into()).await.unwrap().unwrap().unwrap();
+    assert_eq!(web.ci.machine_id, "m1");
+    assert_eq!(web.agents, vec!["a-1".to_string()]);
+}
+
+#[tokio::test]
+async fn regression_a_clock_far_ahead_does_not_freeze_the_latest_metrics() {
+    let (_dir, store) = open();
+    enroll(&store, "a-1", "m1").await;
+    let far_future = crate::now_ms() + 365 * 86_400_000;
+    store
+        .ingest(report("a-1", 1, "m1", "old-name", far_future))
+        .await
+        .unwrap();
+    store
+        .ingest(report(
+            "a-1",
+            2,
+            "m1",
+            "new-name",
+            crate::now_ms() + 600_000,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(store.list_cis().await.unwrap()[0].name, "new-name");
+}

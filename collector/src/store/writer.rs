@@ -21,7 +21,7 @@ const FULL_QUEUE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(
 
 #[derive(Debug)]
 pub(super) struct WriterHandle {
-    /// Bounded: under overload, ingest is refused (and retried by agents) instead of queueing
+    /// Bounded: under overload, ingest is refused with 503 and Retry-After instead of queueing
     /// without limit.
     sender: Mutex<Option<mpsc::SyncSender<Job>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
