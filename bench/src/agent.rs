@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::peers::{self, Proc};
 use crate::procfs::{self, Sample};
+use crate::stats::{median_f64, median_i64, median_u64};
 
 /// Samples before this many seconds are warm-up and are left out of the steady figures.
 const WARMUP_SECS: u64 = 10;
@@ -177,7 +178,7 @@ fn validate(args: &AgentArgs) -> Result<()> {
 fn locate_steward(bin_dir: Option<&Path>, agent_bin: Option<&Path>) -> Result<StewardBins> {
     let dir = match bin_dir {
         Some(dir) => dir.to_path_buf(),
-        None => default_bin_dir(),
+        None => default_bin_dir("steward-agent"),
     };
     let agent = agent_bin.map_or_else(|| dir.join("steward-agent"), Path::to_path_buf);
     let collector = dir.join("steward-collector");
@@ -192,11 +193,11 @@ fn locate_steward(bin_dir: Option<&Path>, agent_bin: Option<&Path>) -> Result<St
     Ok(StewardBins { agent, collector })
 }
 
-/// The workspace's target/release, else ./target/release.
-fn default_bin_dir() -> PathBuf {
+/// The workspace's target/release if it holds `binary`, else ./target/release.
+pub(crate) fn default_bin_dir(binary: &str) -> PathBuf {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let from_workspace = workspace.join("target").join("release");
-    if from_workspace.join("steward-agent").is_file() {
+    if from_workspace.join(binary).is_file() {
         return from_workspace;
     }
     PathBuf::from("target").join("release")
@@ -204,12 +205,12 @@ fn default_bin_dir() -> PathBuf {
 
 /// A scratch directory for one run, removed when dropped.
 #[derive(Debug)]
-struct WorkDir {
-    path: PathBuf,
+pub(crate) struct WorkDir {
+    pub(crate) path: PathBuf,
 }
 
 impl WorkDir {
-    fn create(run: u32) -> Result<WorkDir> {
+    pub(crate) fn create(run: u32) -> Result<WorkDir> {
         let path = std::env::temp_dir().join(format!("steward-bench-{}-{run}", std::process::id()));
         if path.exists() {
             fs::remove_dir_all(&path)
@@ -540,33 +541,6 @@ fn last_seq(json: &str) -> Result<u64> {
         .unwrap_or(0))
 }
 
-fn median_u64(mut values: Vec<u64>) -> u64 {
-    values.sort_unstable();
-    match values.len() {
-        0 => 0,
-        n if n % 2 == 1 => values[n / 2],
-        n => (values[n / 2 - 1] + values[n / 2]) / 2,
-    }
-}
-
-fn median_i64(mut values: Vec<i64>) -> i64 {
-    values.sort_unstable();
-    match values.len() {
-        0 => 0,
-        n if n % 2 == 1 => values[n / 2],
-        n => (values[n / 2 - 1] + values[n / 2]) / 2,
-    }
-}
-
-fn median_f64(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    match values.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => values[n / 2],
-        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
-    }
-}
-
 /// The median of each figure across runs.
 fn median_footprint(runs: &[&Footprint]) -> Option<Footprint> {
     let first = runs.first()?;
@@ -589,11 +563,11 @@ fn median_footprint(runs: &[&Footprint]) -> Option<Footprint> {
 }
 
 #[derive(Debug, Serialize)]
-struct Machine {
-    cores: usize,
-    mem_gb: f64,
-    cpu_model: Option<String>,
-    clk_tck: u64,
+pub(crate) struct Machine {
+    pub(crate) cores: usize,
+    pub(crate) mem_gb: f64,
+    pub(crate) cpu_model: Option<String>,
+    pub(crate) clk_tck: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -751,7 +725,7 @@ fn ratio(peer: &Footprint, steward: &Footprint) -> Ratio {
     }
 }
 
-fn machine(clk_tck: u64) -> Machine {
+pub(crate) fn machine(clk_tck: u64) -> Machine {
     let mem_kb = fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|text| procfs::parse_meminfo_total_kb(&text).ok())
@@ -784,7 +758,7 @@ fn mb(kb: u64) -> f64 {
     kb as f64 / 1024.0
 }
 
-fn last_line(text: &str) -> Option<String> {
+pub(crate) fn last_line(text: &str) -> Option<String> {
     text.lines()
         .rev()
         .map(str::trim)
@@ -792,11 +766,11 @@ fn last_line(text: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-fn strings(args: &[&str]) -> Vec<String> {
+pub(crate) fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| (*s).to_string()).collect()
 }
 
-fn path_str(path: &Path) -> String {
+pub(crate) fn path_str(path: &Path) -> String {
     path.display().to_string()
 }
 
@@ -813,14 +787,6 @@ mod tests {
             cpu_ns: cpu_ticks * 10_000_000,
             processes: 1,
         }
-    }
-
-    #[test]
-    fn medians() {
-        assert_eq!(median_u64(vec![5, 1, 3]), 3);
-        assert_eq!(median_u64(vec![4, 1, 3, 2]), 2);
-        assert_eq!(median_f64(vec![0.3, 0.1, 0.2]), 0.2);
-        assert_eq!(median_i64(vec![-4, 8, 0]), 0);
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! Exit codes: 0 ok, 1 failure (clap exits 2 on usage errors).
 
 mod agent;
+mod ingest;
 mod peers;
 mod procfs;
+mod stats;
 
 use std::process::ExitCode;
 
@@ -25,12 +27,16 @@ enum Command {
     /// The release agent's memory, CPU per metrics cycle and binary size, beside
     /// prometheus-node-exporter and zabbix_agentd run one after another.
     Agent(agent::AgentArgs),
+    /// The collector's ingest rate and acknowledgement latency under N simulated agents
+    /// (in-process, each with its own mutual-TLS connection), saturated and then paced.
+    Ingest(ingest::IngestArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Agent(args) => agent::run(args),
+        Command::Ingest(args) => ingest::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
