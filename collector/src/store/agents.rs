@@ -89,8 +89,11 @@ impl Store {
     pub async fn list_agents(&self) -> Result<Vec<AgentRow>, StoreError> {
         self.read(|conn| {
             let mut stmt = conn.prepare(
-                "SELECT id, hostname, machine_id, cert_serial, enrolled_at, revoked_at, last_seen_at, last_seq, ci_id
-                 FROM agents ORDER BY hostname, id",
+                "SELECT a.id, a.hostname, a.machine_id, a.cert_serial, a.enrolled_at, a.revoked_at,
+                        (SELECT r.received_at FROM reports r WHERE r.agent_id = a.id ORDER BY r.seq DESC LIMIT 1),
+                        (SELECT MAX(r.seq) FROM reports r WHERE r.agent_id = a.id),
+                        a.ci_id
+                 FROM agents a ORDER BY a.hostname, a.id",
             )?;
             let rows = stmt.query_map([], |r| {
                 Ok(AgentRow {

@@ -67,7 +67,11 @@ pub struct CiDetail {
     pub reports_stored: i64,
 }
 
-const CI_COLUMNS: &str = "id, name, class, fqdn, os_name, os_version, kernel, arch, machine_id, agent_version, first_seen_at, last_seen_at, latest_at";
+/// The CI columns, with "last seen" and "latest" read from its newest report through the
+/// `reports_ci_time` index (an index seek each, not a copy kept up to date on every report).
+const CI_COLUMNS: &str = "c.id, c.name, c.class, c.fqdn, c.os_name, c.os_version, c.kernel, c.arch, c.machine_id, c.agent_version, c.first_seen_at,
+    COALESCE((SELECT r.received_at FROM reports r WHERE r.ci_id = c.id ORDER BY r.collected_at DESC LIMIT 1), c.first_seen_at),
+    (SELECT MAX(r.collected_at) FROM reports r WHERE r.ci_id = c.id)";
 
 fn ci_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CiRow> {
     Ok(CiRow {
@@ -101,8 +105,9 @@ impl Store {
 
     pub async fn list_cis(&self) -> Result<Vec<CiRow>, StoreError> {
         self.read(|conn| {
-            let mut stmt =
-                conn.prepare(&format!("SELECT {CI_COLUMNS} FROM cis ORDER BY name, id"))?;
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {CI_COLUMNS} FROM cis c ORDER BY c.name, c.id"
+            ))?;
             let rows = stmt.query_map([], ci_row)?.collect::<Result<Vec<_>, _>>()?;
             Ok(rows)
         })
@@ -135,7 +140,8 @@ impl Store {
     }
 
     /// Deletes reports received before `cutoff_ms`, in bounded chunks so no transaction holds
-    /// the writer long. Returns how many were deleted.
+    /// the writer long, except each CI's newest report: a host silent for longer than the
+    /// retention still shows its last known metrics. Returns how many were deleted.
     pub async fn prune_reports(&self, cutoff_ms: i64) -> Result<usize, StoreError> {
         let mut total = 0;
         loop {
@@ -144,7 +150,11 @@ impl Store {
                 .writer
                 .write(move |conn| {
                     Ok::<_, StoreError>(conn.execute(
-                        "DELETE FROM reports WHERE id IN (SELECT id FROM reports WHERE received_at < ?1 LIMIT 5000)",
+                        "DELETE FROM reports WHERE id IN (
+                            SELECT id FROM reports WHERE received_at < ?1
+                            AND id NOT IN (SELECT (SELECT r.id FROM reports r WHERE r.ci_id = c.id
+                                                   ORDER BY r.collected_at DESC LIMIT 1) FROM cis c)
+                            LIMIT 5000)",
                         [cutoff_ms],
                     )?)
                 })
@@ -165,18 +175,20 @@ fn ingest_in_tx(
     report: &ReportRecord,
 ) -> Result<IngestOutcome, IngestRejection> {
     let seq = i64::try_from(report.seq).unwrap_or(i64::MAX);
-    let agent: Option<(Option<i64>, String)> = conn
-        .prepare_cached("SELECT revoked_at, machine_id FROM agents WHERE id = ?1")
+    let agent: Option<(Option<i64>, String, Option<i64>)> = conn
+        .prepare_cached("SELECT revoked_at, machine_id, ci_id FROM agents WHERE id = ?1")
         .map_err(StoreError::from)?
-        .query_row([&report.agent_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row([&report.agent_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .optional()
         .map_err(StoreError::from)?;
-    let enrolled_machine_id = match agent {
+    let (enrolled_machine_id, known_ci) = match agent {
         None => return Err(IngestRejection::UnknownAgent(report.agent_id.clone())),
-        Some((Some(_), _)) => return Err(IngestRejection::Revoked(report.agent_id.clone())),
-        Some((None, machine_id)) => machine_id,
+        Some((Some(_), _, _)) => return Err(IngestRejection::Revoked(report.agent_id.clone())),
+        Some((None, machine_id, ci_id)) => (machine_id, ci_id),
     };
-    let seen: bool = conn
+    let seen = conn
         .prepare_cached("SELECT 1 FROM reports WHERE agent_id = ?1 AND seq = ?2")
         .map_err(StoreError::from)?
         .query_row(params![report.agent_id, seq], |_| Ok(()))
@@ -199,59 +211,87 @@ fn ingest_in_tx(
             "report's machine-id differs from the one enrolled; filed under the enrolled one"
         );
     }
-    let identity_key = if enrolled_machine_id.is_empty() {
-        format!("agent:{}", report.agent_id)
-    } else {
-        format!("machine-id:{enrolled_machine_id}")
-    };
-    // An agent clock far ahead would freeze "latest" until real time caught up.
+    // An agent clock far ahead would freeze the CI's identity until real time caught up.
     let collected_at = report.collected_at.min(now + MAX_CLOCK_AHEAD_MS);
-    // Identity fields follow the newest report only: a late, older report (one delayed in
-    // transit or resent) must not roll the CI back.
-    let ci_id: i64 = conn.prepare_cached("INSERT INTO cis (identity_key, name, class, fqdn, os_name, os_version, kernel, arch, machine_id, agent_version,
-                              first_seen_at, last_seen_at, latest_at, latest_version, latest_report)
-             VALUES (?1, ?2, 'server', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13)
-             ON CONFLICT (identity_key) DO UPDATE SET
-                last_seen_at = MAX(last_seen_at, excluded.last_seen_at),
-                name = CASE WHEN excluded.latest_at >= COALESCE(latest_at, 0) THEN excluded.name ELSE name END,
-                fqdn = CASE WHEN excluded.latest_at >= COALESCE(latest_at, 0) THEN excluded.fqdn ELSE fqdn END,
-                os_name = CASE WHEN excluded.latest_at >= COALESCE(latest_at, 0) THEN excluded.os_name ELSE os_name END,
-                os_version = CASE WHEN excluded.latest_at >= COALESCE(latest_at, 0) THEN excluded.os_version ELSE os_version END,
-                kernel = CASE WHEN excluded.latest_at >= COALESCE(latest_at, 0) THEN excluded.kernel ELSE kernel END,
-                arch = CASE WHEN excluded.latest_at >= COALESCE(latest_at, 0) THEN excluded.arch ELSE arch END,
-                agent_version = CASE WHEN excluded.latest_at >= COALESCE(latest_at, 0) THEN excluded.agent_version ELSE agent_version END,
-                latest_version = CASE WHEN excluded.latest_at >= COALESCE(latest_at, 0) THEN excluded.latest_version ELSE latest_version END,
-                latest_report = CASE WHEN excluded.latest_at >= COALESCE(latest_at, 0) THEN excluded.latest_report ELSE latest_report END,
-                latest_at = MAX(COALESCE(latest_at, 0), excluded.latest_at)
-             RETURNING id")
-        .map_err(StoreError::from)?
-        .query_row(params![
-                identity_key,
+    let ci_id = match known_ci {
+        Some(ci_id) => {
+            // Identity fields follow the newest report only (a late, older report must not roll
+            // the CI back), and the row is written only when something changed.
+            conn.prepare_cached(
+                "UPDATE cis SET name = ?2, fqdn = ?3, os_name = ?4, os_version = ?5, kernel = ?6, arch = ?7,
+                                agent_version = ?8, identity_at = ?9
+                 WHERE id = ?1 AND identity_at <= ?9
+                   AND (name IS NOT ?2 OR fqdn IS NOT ?3 OR os_name IS NOT ?4 OR os_version IS NOT ?5
+                        OR kernel IS NOT ?6 OR arch IS NOT ?7 OR agent_version IS NOT ?8)",
+            )
+            .map_err(StoreError::from)?
+            .execute(params![
+                ci_id,
                 host.hostname,
                 host.fqdn,
                 host.os_name,
                 host.os_version,
                 host.kernel,
                 host.arch,
-                enrolled_machine_id,
                 host.agent_version,
-                now,
                 collected_at,
-                report.version,
-                report.body,
-            ],
-            |r| r.get(0),
-        )
-        .map_err(StoreError::from)?;
-    conn.prepare_cached("INSERT INTO reports (agent_id, seq, ci_id, collected_at, received_at, version, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
-        .map_err(StoreError::from)?
-        .execute(params![report.agent_id, seq, ci_id, collected_at, now, report.version, report.body],
+            ])
+            .map_err(StoreError::from)?;
+            ci_id
+        }
+        None => {
+            let identity_key = if enrolled_machine_id.is_empty() {
+                format!("agent:{}", report.agent_id)
+            } else {
+                format!("machine-id:{enrolled_machine_id}")
+            };
+            let ci_id: i64 = conn
+                .prepare_cached(
+                    "INSERT INTO cis (identity_key, name, class, fqdn, os_name, os_version, kernel, arch, machine_id,
+                                      agent_version, first_seen_at, identity_at)
+                     VALUES (?1, ?2, 'server', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                     ON CONFLICT (identity_key) DO UPDATE SET identity_key = excluded.identity_key
+                     RETURNING id",
+                )
+                .map_err(StoreError::from)?
+                .query_row(
+                    params![
+                        identity_key,
+                        host.hostname,
+                        host.fqdn,
+                        host.os_name,
+                        host.os_version,
+                        host.kernel,
+                        host.arch,
+                        enrolled_machine_id,
+                        host.agent_version,
+                        now,
+                        collected_at,
+                    ],
+                    |r| r.get(0),
+                )
+                .map_err(StoreError::from)?;
+            conn.prepare_cached("UPDATE agents SET ci_id = ?2 WHERE id = ?1")
+                .map_err(StoreError::from)?
+                .execute(params![report.agent_id, ci_id])
+                .map_err(StoreError::from)?;
+            ci_id
+        }
+    };
+    conn.prepare_cached(
+        "INSERT INTO reports (agent_id, seq, ci_id, collected_at, received_at, version, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )
-    .map_err(StoreError::from)?;
-    conn.prepare_cached("UPDATE agents SET last_seen_at = ?2, last_seq = MAX(COALESCE(last_seq, 0), ?3), ci_id = ?4 WHERE id = ?1")
-        .map_err(StoreError::from)?
-        .execute(params![report.agent_id, now, seq, ci_id],
-    )
+    .map_err(StoreError::from)?
+    .execute(params![
+        report.agent_id,
+        seq,
+        ci_id,
+        collected_at,
+        now,
+        report.version,
+        report.body
+    ])
     .map_err(StoreError::from)?;
     Ok(IngestOutcome::Stored { ci_id })
 }
@@ -259,7 +299,12 @@ fn ingest_in_tx(
 fn ci_detail(conn: &Connection, id: i64) -> Result<Option<CiDetail>, StoreError> {
     let row: Option<(CiRow, Option<i64>, Option<Vec<u8>>)> = conn
         .query_row(
-            &format!("SELECT {CI_COLUMNS}, latest_version, latest_report FROM cis WHERE id = ?1"),
+            &format!(
+                "SELECT {CI_COLUMNS},
+                        (SELECT r.version FROM reports r WHERE r.ci_id = c.id ORDER BY r.collected_at DESC LIMIT 1),
+                        (SELECT r.body FROM reports r WHERE r.ci_id = c.id ORDER BY r.collected_at DESC LIMIT 1)
+                 FROM cis c WHERE c.id = ?1"
+            ),
             [id],
             |r| Ok((ci_row(r)?, r.get(13)?, r.get(14)?)),
         )

@@ -8,6 +8,7 @@
 //! an `.await`.
 
 mod agents;
+mod checkpointer;
 mod cis;
 mod schema;
 mod writer;
@@ -59,6 +60,7 @@ pub struct Store {
 struct Inner {
     path: PathBuf,
     writer: writer::WriterHandle,
+    checkpointer: Mutex<checkpointer::Checkpointer>,
     readers: Mutex<Vec<Connection>>,
 }
 
@@ -68,11 +70,19 @@ impl Store {
     pub fn open(path: &Path, batch_max: usize, queue_max: usize) -> Result<Store, StoreError> {
         let mut conn = open_connection(path, false)?;
         schema::migrate(&mut conn, path)?;
-        let writer = writer::WriterHandle::start(conn, batch_max, queue_max)?;
+        // Checkpoints run on their own thread (see `checkpointer`), not inside the writer's
+        // commits, so the writer never stalls copying the WAL into the database.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // When the log restarts, its file is cut back to this size rather than kept at its peak.
+        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+        let restart_wal = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = writer::WriterHandle::start(conn, batch_max, queue_max, restart_wal.clone())?;
+        let checkpointer = Mutex::new(checkpointer::start(path, restart_wal)?);
         Ok(Store {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
                 writer,
+                checkpointer,
                 readers: Mutex::new(Vec::new()),
             }),
         })
@@ -110,6 +120,9 @@ impl Store {
     /// Waits for every queued write to commit, then stops the writer.
     pub fn close(&self) {
         self.inner.writer.shutdown();
+        if let Ok(mut checkpointer) = self.inner.checkpointer.lock() {
+            checkpointer.stop();
+        }
     }
 }
 

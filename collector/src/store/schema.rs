@@ -62,6 +62,18 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX reports_ci_time ON reports(ci_id, collected_at);
     CREATE INDEX reports_received ON reports(received_at);
     "#,
+    // 2: a report writes only its own row. The latest report, "last seen" and the last sequence
+    // number are read through the reports' indexes instead of being copied into the CI and agent
+    // rows on every report (which wrote ~6 KB of pages per 0.9 KB report).
+    r#"
+    ALTER TABLE cis DROP COLUMN last_seen_at;
+    ALTER TABLE cis DROP COLUMN latest_at;
+    ALTER TABLE cis DROP COLUMN latest_version;
+    ALTER TABLE cis DROP COLUMN latest_report;
+    ALTER TABLE cis ADD COLUMN identity_at INTEGER NOT NULL DEFAULT 0; -- collected_at of the report the identity fields come from
+    ALTER TABLE agents DROP COLUMN last_seen_at;
+    ALTER TABLE agents DROP COLUMN last_seq;
+    "#,
 ];
 
 /// The schema version this build creates.

@@ -251,11 +251,13 @@ async fn pruning_removes_only_old_reports() {
     let (_dir, store) = open();
     enroll(&store, "a-1", "m1").await;
     store.ingest(report("a-1", 1, "m1", "h", 1)).await.unwrap();
+    store.ingest(report("a-1", 2, "m1", "h", 2)).await.unwrap();
     assert_eq!(store.prune_reports(0).await.unwrap(), 0);
     assert_eq!(store.prune_reports(crate::now_ms() + 1).await.unwrap(), 1);
-    // The CI and its latest metrics stay.
+    // The CI and its newest report, the last known metrics, stay.
     let detail = store.find_ci("h".into()).await.unwrap().unwrap().unwrap();
-    assert_eq!(detail.reports_stored, 0);
+    assert_eq!(detail.reports_stored, 1);
+    assert_eq!(detail.ci.latest_at, Some(2));
     assert!(detail.metrics.is_some());
 }
 

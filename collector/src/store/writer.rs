@@ -2,8 +2,9 @@
 //! runs each in its own savepoint inside one transaction, commits once, and only then answers
 //! each caller. Batching makes `synchronous=FULL` affordable: one fsync for many reports.
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use rusqlite::Connection;
@@ -32,11 +33,12 @@ impl WriterHandle {
         conn: Connection,
         batch_max: usize,
         queue_max: usize,
+        restart_wal: Arc<AtomicBool>,
     ) -> Result<WriterHandle, StoreError> {
         let (sender, receiver) = mpsc::sync_channel::<Job>(queue_max.max(1));
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || run(conn, receiver, batch_max.max(1)))
+            .spawn(move || run(conn, receiver, batch_max.max(1), restart_wal))
             .map_err(|error| {
                 StoreError::Task(format!("cannot start the writer thread: {error}"))
             })?;
@@ -127,9 +129,21 @@ impl WriterHandle {
     }
 }
 
-fn run(mut conn: Connection, receiver: mpsc::Receiver<Job>, batch_max: usize) {
+fn run(
+    mut conn: Connection,
+    receiver: mpsc::Receiver<Job>,
+    batch_max: usize,
+    restart_wal: Arc<AtomicBool>,
+) {
     let mut batch: Vec<Job> = Vec::with_capacity(batch_max);
     while let Ok(first) = receiver.recv() {
+        if restart_wal.swap(false, Ordering::Relaxed) {
+            // The checkpointer has copied most of a long WAL; finishing the copy here, between
+            // batches, lets the log start over instead of growing while writes never pause.
+            if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(())) {
+                tracing::warn!(%error, "WAL restart checkpoint failed");
+            }
+        }
         batch.push(first);
         while batch.len() < batch_max {
             match receiver.try_recv() {
@@ -145,6 +159,12 @@ fn run(mut conn: Connection, receiver: mpsc::Receiver<Job>, batch_max: usize) {
     tracing::debug!("store writer stopped");
 }
 
+/// Runs a statement from the connection's cache: savepoints are per job, so parsing them each
+/// time would be a measurable share of the writer's work.
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>) -> (Vec<Reply>, Result<(), String>) {
     let mut replies = Vec::with_capacity(batch.len());
     let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
@@ -157,14 +177,14 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>) -> (Vec<Reply>, Res
         }
     };
     for job in batch.drain(..) {
-        let savepoint_ok = tx.execute_batch("SAVEPOINT job").is_ok();
+        let savepoint_ok = run_cached(&tx, "SAVEPOINT job").is_ok();
         let (ok, reply) = job(&tx);
         let end = if ok && savepoint_ok {
-            "RELEASE job"
+            run_cached(&tx, "RELEASE job")
         } else {
-            "ROLLBACK TO job; RELEASE job"
+            run_cached(&tx, "ROLLBACK TO job").and_then(|()| run_cached(&tx, "RELEASE job"))
         };
-        if let Err(error) = tx.execute_batch(end) {
+        if let Err(error) = end {
             tracing::error!(%error, "savepoint handling failed");
         }
         replies.push(reply);
