@@ -125,6 +125,19 @@ impl Collector {
         }
     }
 
+    /// Stops `serve`, replaces text in `collector.toml` (each `from` must be there), serves again.
+    pub fn reconfigure(&mut self, replacements: &[(&str, &str)]) {
+        self.kill();
+        let path = self.data_dir().join("collector.toml");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        for (from, to) in replacements {
+            assert!(text.contains(from), "collector.toml has no {from:?}");
+            text = text.replace(from, to);
+        }
+        std::fs::write(&path, text).unwrap();
+        self.serve();
+    }
+
     pub fn is_running(&mut self) -> bool {
         self.child
             .as_mut()

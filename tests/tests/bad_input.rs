@@ -70,15 +70,7 @@ async fn malformed_reports_are_refused_and_the_collector_keeps_serving() {
     let mut collector = Collector::start();
     // A small body limit, so the oversized body fits in the socket buffers and the client reads
     // the 413 instead of a broken pipe when the collector closes early.
-    collector.kill();
-    let config = collector.data_dir().join("collector.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        text.replace("max_report_bytes = 1048576", "max_report_bytes = 8192"),
-    )
-    .unwrap();
-    collector.serve();
+    collector.reconfigure(&[("max_report_bytes = 1048576", "max_report_bytes = 8192")]);
     let state = collector.enroll_agent("agent");
     assert!(agent_once(&state).status.success());
     let (client, agent_id) = agent_client(&state);
@@ -454,14 +446,10 @@ fn bad_config_files_exit_2_naming_file_line_and_key() {
 async fn overload_gets_503_with_retry_after_and_loses_nothing_acknowledged() {
     let mut collector = Collector::start();
     // Room for one small report in memory at a time: concurrent senders must be turned away.
-    collector.kill();
-    let config = collector.data_dir().join("collector.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    let text = text
-        .replace("max_report_bytes = 1048576", "max_report_bytes = 1024")
-        .replace("max_inflight_bytes = 67108864", "max_inflight_bytes = 1024");
-    std::fs::write(&config, text).unwrap();
-    collector.serve();
+    collector.reconfigure(&[
+        ("max_report_bytes = 1048576", "max_report_bytes = 1024"),
+        ("max_inflight_bytes = 67108864", "max_inflight_bytes = 1024"),
+    ]);
     let state = collector.enroll_agent("agent");
     let (client, agent_id) = agent_client(&state);
 
@@ -521,15 +509,7 @@ async fn regression_a_body_that_stops_arriving_gets_408_and_frees_the_connection
     // forever.
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut collector = Collector::start();
-    collector.kill();
-    let config = collector.data_dir().join("collector.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        text.replace("body_timeout_secs = 30", "body_timeout_secs = 1"),
-    )
-    .unwrap();
-    collector.serve();
+    collector.reconfigure(&[("body_timeout_secs = 30", "body_timeout_secs = 1")]);
 
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut roots = rustls::RootCertStore::empty();
