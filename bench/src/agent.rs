@@ -93,7 +93,7 @@ struct Footprint {
     rss_growth_kb: i64,
     /// Processes summed (zabbix_agentd forks workers).
     processes: usize,
-    /// Reports the collector stored (`last_seq`), steward only.
+    /// Reports the collector stored (`reports_stored` of the host's CI), steward only.
     #[serde(skip_serializing_if = "Option::is_none")]
     reports_stored: Option<u64>,
 }
@@ -323,11 +323,24 @@ fn measure_steward(bins: &StewardBins, settings: Settings, dir: &Path) -> Result
     agent.stop();
     collector.ensure_running()?;
 
+    // Sequence numbers start at the Unix time in ms, so the count comes from the CI itself.
     let listed = collector_cmd(
-        "agents-list",
-        strings(&["agents", "list", "--json", "--data-dir", &path_str(&data)]),
+        "ci-list",
+        strings(&["ci", "list", "--json", "--data-dir", &path_str(&data)]),
     )?;
-    let stored = last_seq(&listed)?;
+    let ci_id = single_ci_id(&listed)?;
+    let shown = collector_cmd(
+        "ci-show",
+        strings(&[
+            "ci",
+            "show",
+            &ci_id.to_string(),
+            "--json",
+            "--data-dir",
+            &path_str(&data),
+        ]),
+    )?;
+    let stored = reports_stored(&shown)?;
     let mut footprint = summarize(&observation, settings, Cycles::ByTime, &bins.agent)?;
     footprint.reports_stored = Some(stored);
     let expected = settings.seconds / u64::from(settings.interval);
@@ -525,20 +538,27 @@ fn summarize(
     })
 }
 
-/// `last_seq` of the one agent in `steward-collector agents list --json` output.
-fn last_seq(json: &str) -> Result<u64> {
-    let agents: serde_json::Value =
-        serde_json::from_str(json).context("agents list --json is not JSON")?;
-    let agents = agents
+/// The id of the one CI in `steward-collector ci list --json` output.
+fn single_ci_id(json: &str) -> Result<i64> {
+    let cis: serde_json::Value =
+        serde_json::from_str(json).context("ci list --json is not JSON")?;
+    let cis = cis
         .as_array()
-        .ok_or_else(|| anyhow!("agents list --json is not an array"))?;
-    let [agent] = agents.as_slice() else {
-        bail!("expected one enrolled agent, found {}", agents.len());
+        .ok_or_else(|| anyhow!("ci list --json is not an array"))?;
+    let [ci] = cis.as_slice() else {
+        bail!("expected one CI, found {}", cis.len());
     };
-    Ok(agent
-        .get("last_seq")
+    ci.get("id")
+        .and_then(serde_json::Value::as_i64)
+        .ok_or_else(|| anyhow!("the CI has no id"))
+}
+
+/// `reports_stored` from `steward-collector ci show ID --json` output.
+fn reports_stored(json: &str) -> Result<u64> {
+    let ci: serde_json::Value = serde_json::from_str(json).context("ci show --json is not JSON")?;
+    ci.get("reports_stored")
         .and_then(serde_json::Value::as_u64)
-        .unwrap_or(0))
+        .ok_or_else(|| anyhow!("ci show --json has no reports_stored"))
 }
 
 /// The median of each figure across runs.
@@ -872,11 +892,14 @@ mod tests {
     }
 
     #[test]
-    fn last_seq_of_the_single_agent() {
-        let json = r#"[{"id":"a1","hostname":"h","last_seq":41,"revoked_at":null}]"#;
-        assert_eq!(last_seq(json).unwrap(), 41);
-        assert!(last_seq("[]").is_err());
-        assert_eq!(last_seq(r#"[{"id":"a1"}]"#).unwrap(), 0);
+    fn stored_reports_come_from_the_single_ci() {
+        assert_eq!(single_ci_id(r#"[{"id":7,"name":"h"}]"#).unwrap(), 7);
+        assert!(single_ci_id("[]").is_err());
+        assert_eq!(
+            reports_stored(r#"{"id":7,"reports_stored":61}"#).unwrap(),
+            61
+        );
+        assert!(reports_stored(r#"{"id":7}"#).is_err());
     }
 
     #[test]
