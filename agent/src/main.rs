@@ -170,7 +170,7 @@ async fn execute(command: Command, config: Config) -> Result<()> {
             Ok(())
         }
         Command::Run { once, .. } => {
-            steward_agent::run::run(&config, once, shutdown_signal()).await
+            steward_agent::run::run(&config, once, steward_agent::shutdown_signal()).await
         }
         Command::Collect { json, .. } => {
             let report = steward_agent::run::collect_once(&config).await?;
@@ -212,28 +212,5 @@ async fn execute(command: Command, config: Config) -> Result<()> {
             }
             Ok(())
         }
-    }
-}
-
-/// Resolves on Ctrl-C or SIGTERM, whichever comes first.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
     }
 }

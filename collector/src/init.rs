@@ -23,7 +23,7 @@ pub struct Initialised {
 }
 
 pub fn init(data_dir: &Path, listen: SocketAddr, extra_names: &[String]) -> Result<Initialised> {
-    crate::cli::install_crypto_provider();
+    steward_agent::install_crypto_provider();
     if data_dir.join(CONFIG_FILE).exists() {
         bail!(
             "{} is already initialised ({} exists)",

@@ -91,7 +91,8 @@ async fn execute(command: Command) -> Result<()> {
                 .map_err(|error| anyhow::anyhow!("cannot listen on {address}: {error}"))?;
             let loaded = steward_collector::server::load(&data_dir, config)?;
             tracing::info!(%address, ca = loaded.state.ca.fingerprint(), "collector serving");
-            steward_collector::server::serve(listener, loaded, shutdown_signal()).await
+            steward_collector::server::serve(listener, loaded, steward_agent::shutdown_signal())
+                .await
         }
         Command::Quickstart { data_dir, once } => {
             steward_collector::cli::quickstart::quickstart(data_dir, once).await
@@ -122,19 +123,4 @@ async fn execute(command: Command) -> Result<()> {
                 },
         } => admin::show_ci(&connection, &name_or_id, json).await,
     }
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }

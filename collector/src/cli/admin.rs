@@ -23,7 +23,7 @@ pub struct AdminClient {
 impl AdminClient {
     /// Resolves `--data-dir` or `--url/--token/--ca-cert` (or the default data directory).
     pub fn connect(connection: &Connection) -> Result<AdminClient> {
-        super::install_crypto_provider();
+        steward_agent::install_crypto_provider();
         match (&connection.url, &connection.data_dir) {
             (Some(url), _) => {
                 let token = connection.token.clone().ok_or_else(|| {

@@ -145,12 +145,6 @@ pub enum CiCommand {
     },
 }
 
-/// Installs rustls' ring provider as the process default (needed before any client or server
-/// config is built); harmless when already installed.
-pub fn install_crypto_provider() {
-    steward_agent::install_crypto_provider();
-}
-
 /// A usage or config mistake: exits 2 instead of 1.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

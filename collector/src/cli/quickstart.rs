@@ -90,7 +90,7 @@ pub async fn quickstart(data_dir: Option<PathBuf>, once: bool) -> Result<()> {
 
     if !once {
         println!(
-            "\nreporting every {REPORT_INTERVAL_SECS} s; Ctrl-C to stop. In another terminal:\n  steward-collector ci list --data-dir {}",
+            "\nreporting every {REPORT_INTERVAL_SECS} s; Ctrl-C (or SIGTERM) to stop. In another terminal:\n  steward-collector ci list --data-dir {}",
             dir.display()
         );
         let (agent_stop, agent_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -100,12 +100,14 @@ pub async fn quickstart(data_dir: Option<PathBuf>, once: bool) -> Result<()> {
             })
             .await
         });
+        let stop_signal = steward_agent::shutdown_signal();
+        tokio::pin!(stop_signal);
         let mut ticker =
             tokio::time::interval(Duration::from_secs(u64::from(REPORT_INTERVAL_SECS)));
         ticker.tick().await;
         loop {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => break,
+                () = &mut stop_signal => break,
                 _ = ticker.tick() => {
                     match show().await {
                         Ok(detail) => println!("{}", status_line(&detail)),

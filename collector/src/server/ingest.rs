@@ -60,7 +60,7 @@ pub async fn report(
     // Every decode error, an unknown protocol version included, is the client's: 400 with the
     // reason, which the agent logs once.
     let envelope = steward_shared::decode(&bytes).map_err(|error| {
-        tracing::warn!(agent_id, %error, bytes = bytes.len(), "rejected a report");
+        tracing::warn!(agent_id, remote = ?peer.remote, %error, bytes = bytes.len(), "rejected a report");
         ApiError::BadRequest(error.to_string())
     })?;
     if envelope.agent_id() != agent_id {

@@ -56,7 +56,7 @@ pub struct Loaded {
 }
 
 pub fn load(data_dir: &Path, config: Config) -> Result<Loaded> {
-    crate::cli::install_crypto_provider();
+    steward_agent::install_crypto_provider();
     let ca = Ca::load(data_dir)?;
     let tls = tls::server_config(data_dir, &ca)?;
     let token_path = data_dir.join(ADMIN_TOKEN_FILE);
