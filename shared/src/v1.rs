@@ -25,6 +25,8 @@ pub struct Envelope {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Payload {
     Metrics(MetricsReport),
+    /// Appended in protocol v1 before its first release: kind 1.
+    Inventory(InventoryReport),
 }
 
 impl Payload {
@@ -32,6 +34,7 @@ impl Payload {
     pub fn kind(&self) -> &'static str {
         match self {
             Payload::Metrics(_) => "metrics",
+            Payload::Inventory(_) => "inventory",
         }
     }
 }
@@ -158,4 +161,193 @@ pub struct NetRates {
     pub tx_errors_per_sec: f64,
     pub rx_drops_per_sec: f64,
     pub tx_drops_per_sec: f64,
+}
+
+/// What a host is and what runs on it. Sent at agent start and every inventory interval; in full
+/// only when `content_hash` changed since the last inventory the collector acknowledged,
+/// otherwise with `content: None` (the "unchanged" marker, a few dozen bytes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InventoryReport {
+    pub host: HostIdentity,
+    /// When the inventory was taken, milliseconds since the Unix epoch (UTC).
+    pub collected_at_ms: i64,
+    /// Hex SHA-256 of the postcard encoding of the [`Inventory`] (of this protocol version).
+    pub content_hash: String,
+    /// The inventory; `None` when it is unchanged since `content_hash` was last sent.
+    pub content: Option<Inventory>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Inventory {
+    pub hardware: Hardware,
+    pub software: Vec<SoftwarePackage>,
+    /// From the host's asset file (`/etc/steward/asset.toml`), if it has one.
+    pub asset: Option<AssetInfo>,
+    /// Every source that ran, with its outcome: a failed source does not stop the others.
+    pub sources: Vec<SourceStatus>,
+}
+
+/// The outcome of one inventory source (`dpkg`, `rpm`, `dmi`, `asset-file`, ...).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SourceStatus {
+    pub source: String,
+    /// Records this source contributed.
+    pub items: u32,
+    /// Why the source failed, naming the file (and line where there is one); `None` on success.
+    pub error: Option<String>,
+    /// Things the source could not read without failing, e.g. root-only DMI serials.
+    pub warnings: Vec<String>,
+}
+
+/// One installed package or application, as its package manager reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SoftwarePackage {
+    pub name: String,
+    pub version: String,
+    /// Package architecture (`amd64`, `x86_64`, `noarch`, `all`, ...), empty if the source has none.
+    pub arch: String,
+    /// Publisher, vendor or maintainer, empty if unknown.
+    pub publisher: String,
+    /// Install time, milliseconds since the Unix epoch, where the source records it.
+    pub installed_at_ms: Option<i64>,
+    /// Installed size in bytes, where the source records it.
+    pub size_bytes: Option<u64>,
+    /// The source: `dpkg`, `rpm`, `apk`, `pacman`, `snap`, `flatpak`, `windows-registry`,
+    /// `pkgutil`, `macos-app`.
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Hardware {
+    pub system: SystemInfo,
+    pub cpu: CpuInfo,
+    pub memory: MemoryInfo,
+    pub disks: Vec<DiskInfo>,
+    pub nics: Vec<NicInfo>,
+    pub virtualization: Virtualization,
+    /// ARM boards (IoT gateways): `/proc/device-tree/model` and serial number.
+    pub board: Option<BoardInfo>,
+    pub os: OsInfo,
+}
+
+/// DMI / SMBIOS system data. Empty strings are unknown or unreadable (see the `dmi` source's
+/// warnings for fields that need root).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SystemInfo {
+    pub vendor: String,
+    pub product: String,
+    pub version: String,
+    pub serial: String,
+    pub uuid: String,
+    pub sku: String,
+    pub family: String,
+    pub bios_vendor: String,
+    pub bios_version: String,
+    pub bios_date: String,
+    pub board_vendor: String,
+    pub board_product: String,
+    pub board_serial: String,
+    /// SMBIOS chassis type number (3 desktop, 9 laptop, 10 notebook, 17 main server chassis,
+    /// 23 rack mount, ...); 0 unknown.
+    pub chassis_type: u8,
+    pub chassis_asset_tag: String,
+    pub chassis_serial: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CpuInfo {
+    pub vendor: String,
+    pub model: String,
+    pub sockets: u32,
+    pub cores: u32,
+    pub threads: u32,
+    pub max_mhz: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemoryInfo {
+    pub total_bytes: u64,
+    /// Populated memory modules, where SMBIOS is readable (root).
+    pub dimms: Vec<Dimm>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Dimm {
+    pub locator: String,
+    pub size_bytes: u64,
+    /// `DDR4`, `LPDDR5`, ...
+    pub kind: String,
+    pub speed_mts: Option<u32>,
+    pub manufacturer: String,
+    pub serial: String,
+    pub part_number: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DiskInfo {
+    /// Kernel name, e.g. `sda`, `nvme0n1`.
+    pub name: String,
+    pub model: String,
+    pub serial: String,
+    pub size_bytes: u64,
+    /// `Some(true)` spinning disk, `Some(false)` solid state, `None` unknown.
+    pub rotational: Option<bool>,
+    /// `sata`, `sas`, `nvme`, `usb`, `virtio`, `mmc`, `scsi`, or empty if unknown.
+    pub transport: String,
+    pub removable: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NicInfo {
+    pub name: String,
+    /// Current address, `aa:bb:cc:dd:ee:ff`.
+    pub mac: String,
+    /// The burned-in address where the kernel exposes it and it differs (bonding, spoofing).
+    pub permanent_mac: String,
+    pub speed_mbps: Option<u32>,
+    pub driver: String,
+    /// A software interface (bridge, veth, tun, docker, bond, vlan) rather than a device.
+    pub virtual_nic: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Virtualization {
+    /// Hypervisor when the host is a VM (`kvm`, `vmware`, `hyperv`, `xen`, `virtualbox`,
+    /// `amazon`, `google`, ...), empty on bare metal.
+    pub hypervisor: String,
+    /// Container runtime when the agent runs in one (`docker`, `podman`, `lxc`, `wsl`, ...).
+    pub container: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BoardInfo {
+    pub model: String,
+    pub serial: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OsInfo {
+    /// os-release `ID`, e.g. `debian`, `rhel`, `alpine`.
+    pub id: String,
+    pub id_like: String,
+    pub name: String,
+    pub version: String,
+    pub pretty_name: String,
+    pub kernel: String,
+    pub arch: String,
+    pub machine_id: String,
+}
+
+/// The host's asset file: procurement and support data the machine cannot discover itself.
+/// Dates are ISO `YYYY-MM-DD`; empty when not given.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AssetInfo {
+    pub asset_tag: String,
+    pub owner: String,
+    pub location: String,
+    pub cost_centre: String,
+    pub purchase_date: String,
+    pub warranty_end: String,
+    pub supplier: String,
+    pub support_contract: String,
 }

@@ -199,7 +199,9 @@ fn garbage_is_rejected_not_panicked_on() {
 
 #[test]
 fn the_json_view_has_host_and_metrics_at_the_top() {
-    let Payload::Metrics(report) = sample_v1().payload;
+    let Payload::Metrics(report) = sample_v1().payload else {
+        panic!("the sample is a metrics report")
+    };
     let json = serde_json::to_value(&report).unwrap();
     let object = json.as_object().unwrap();
     assert!(object.contains_key("host") && object.contains_key("metrics"));

@@ -119,5 +119,9 @@ fn record(envelope: Envelope) -> Result<ReportRecord, String> {
                 body,
             })
         }
+        Envelope::V1(v1::Envelope {
+            payload: v1::Payload::Inventory(_),
+            ..
+        }) => Err("inventory reports are not accepted by this collector yet".into()),
     }
 }
