@@ -90,8 +90,8 @@ impl Store {
         self.read(|conn| {
             let mut stmt = conn.prepare(
                 "SELECT a.id, a.hostname, a.machine_id, a.cert_serial, a.enrolled_at, a.revoked_at,
-                        (SELECT r.received_at FROM reports r WHERE r.agent_id = a.id ORDER BY r.seq DESC LIMIT 1),
-                        (SELECT MAX(r.seq) FROM reports r WHERE r.agent_id = a.id),
+                        (SELECT r.received_at FROM reports r WHERE r.agent = a.num ORDER BY r.seq DESC LIMIT 1),
+                        (SELECT MAX(r.seq) FROM reports r WHERE r.agent = a.num),
                         a.ci_id
                  FROM agents a ORDER BY a.hostname, a.id",
             )?;

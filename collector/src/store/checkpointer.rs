@@ -10,8 +10,10 @@ use std::time::Duration;
 
 use super::{StoreError, open_connection};
 
-/// How often the WAL is checkpointed.
-const EVERY: Duration = Duration::from_millis(500);
+/// How often the WAL is checkpointed. Often, so that when the writer restarts the log (see
+/// `RESTART_PAGES`) little is left to copy while it waits: the restart's pause is the tail the
+/// checkpointer has not copied yet.
+const EVERY: Duration = Duration::from_millis(100);
 /// WAL pages past which the writer is asked to restart the log (see `writer`): under constant
 /// writes a PASSIVE checkpoint never catches up with the end of the log, so the log would
 /// otherwise grow without bound.

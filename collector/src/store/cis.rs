@@ -67,11 +67,20 @@ pub struct CiDetail {
     pub reports_stored: i64,
 }
 
-/// The CI columns, with "last seen" and "latest" read from its newest report through the
-/// `reports_ci_time` index (an index seek each, not a copy kept up to date on every report).
-const CI_COLUMNS: &str = "c.id, c.name, c.class, c.fqdn, c.os_name, c.os_version, c.kernel, c.arch, c.machine_id, c.agent_version, c.first_seen_at,
-    COALESCE((SELECT r.received_at FROM reports r WHERE r.ci_id = c.id ORDER BY r.collected_at DESC LIMIT 1), c.first_seen_at),
-    (SELECT MAX(r.collected_at) FROM reports r WHERE r.ci_id = c.id)";
+/// The id of a CI's newest report: of its agents' newest reports (each an index seek on
+/// `(agent, seq)`: sequence numbers only grow), the one collected last.
+const LATEST_REPORT: &str = "(SELECT r.id FROM agents a JOIN reports r
+        ON r.id = (SELECT r2.id FROM reports r2 WHERE r2.agent = a.num AND r2.kind = 0 ORDER BY r2.seq DESC LIMIT 1)
+     WHERE a.ci_id = c.id ORDER BY r.collected_at DESC LIMIT 1)";
+
+/// The CI columns, with "last seen" and "latest" read from its newest report.
+fn ci_columns() -> String {
+    format!(
+        "c.id, c.name, c.class, c.fqdn, c.os_name, c.os_version, c.kernel, c.arch, c.machine_id, c.agent_version, c.first_seen_at,
+         COALESCE((SELECT lr.received_at FROM reports lr WHERE lr.id = {LATEST_REPORT}), c.first_seen_at),
+         (SELECT lr.collected_at FROM reports lr WHERE lr.id = {LATEST_REPORT})"
+    )
+}
 
 fn ci_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CiRow> {
     Ok(CiRow {
@@ -106,7 +115,8 @@ impl Store {
     pub async fn list_cis(&self) -> Result<Vec<CiRow>, StoreError> {
         self.read(|conn| {
             let mut stmt = conn.prepare(&format!(
-                "SELECT {CI_COLUMNS} FROM cis c ORDER BY c.name, c.id"
+                "SELECT {} FROM cis c ORDER BY c.name, c.id",
+                ci_columns()
             ))?;
             let rows = stmt.query_map([], ci_row)?.collect::<Result<Vec<_>, _>>()?;
             Ok(rows)
@@ -150,11 +160,12 @@ impl Store {
                 .writer
                 .write(move |conn| {
                     Ok::<_, StoreError>(conn.execute(
-                        "DELETE FROM reports WHERE id IN (
-                            SELECT id FROM reports WHERE received_at < ?1
-                            AND id NOT IN (SELECT (SELECT r.id FROM reports r WHERE r.ci_id = c.id
-                                                   ORDER BY r.collected_at DESC LIMIT 1) FROM cis c)
-                            LIMIT 5000)",
+                        &format!(
+                            "DELETE FROM reports WHERE id IN (
+                                SELECT id FROM reports WHERE received_at < ?1
+                                AND id NOT IN (SELECT {LATEST_REPORT} FROM cis c WHERE {LATEST_REPORT} IS NOT NULL)
+                                LIMIT 5000)"
+                        ),
                         [cutoff_ms],
                     )?)
                 })
@@ -175,23 +186,25 @@ fn ingest_in_tx(
     report: &ReportRecord,
 ) -> Result<IngestOutcome, IngestRejection> {
     let seq = i64::try_from(report.seq).unwrap_or(i64::MAX);
-    let agent: Option<(Option<i64>, String, Option<i64>)> = conn
-        .prepare_cached("SELECT revoked_at, machine_id, ci_id FROM agents WHERE id = ?1")
+    let agent: Option<(i64, Option<i64>, String, Option<i64>)> = conn
+        .prepare_cached("SELECT num, revoked_at, machine_id, ci_id FROM agents WHERE id = ?1")
         .map_err(StoreError::from)?
         .query_row([&report.agent_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })
         .optional()
         .map_err(StoreError::from)?;
-    let (enrolled_machine_id, known_ci) = match agent {
+    let (agent_num, enrolled_machine_id, known_ci) = match agent {
         None => return Err(IngestRejection::UnknownAgent(report.agent_id.clone())),
-        Some((Some(_), _, _)) => return Err(IngestRejection::Revoked(report.agent_id.clone())),
-        Some((None, machine_id, ci_id)) => (machine_id, ci_id),
+        Some((_, Some(_), _, _)) => {
+            return Err(IngestRejection::Revoked(report.agent_id.clone()));
+        }
+        Some((num, None, machine_id, ci_id)) => (num, machine_id, ci_id),
     };
     let seen = conn
-        .prepare_cached("SELECT 1 FROM reports WHERE agent_id = ?1 AND seq = ?2")
+        .prepare_cached("SELECT 1 FROM reports WHERE agent = ?1 AND seq = ?2")
         .map_err(StoreError::from)?
-        .query_row(params![report.agent_id, seq], |_| Ok(()))
+        .query_row(params![agent_num, seq], |_| Ok(()))
         .optional()
         .map_err(StoreError::from)?
         .is_some();
@@ -279,12 +292,12 @@ fn ingest_in_tx(
         }
     };
     conn.prepare_cached(
-        "INSERT INTO reports (agent_id, seq, ci_id, collected_at, received_at, version, body)
+        "INSERT INTO reports (agent, seq, ci_id, collected_at, received_at, version, body)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )
     .map_err(StoreError::from)?
     .execute(params![
-        report.agent_id,
+        agent_num,
         seq,
         ci_id,
         collected_at,
@@ -300,10 +313,11 @@ fn ci_detail(conn: &Connection, id: i64) -> Result<Option<CiDetail>, StoreError>
     let row: Option<(CiRow, Option<i64>, Option<Vec<u8>>)> = conn
         .query_row(
             &format!(
-                "SELECT {CI_COLUMNS},
-                        (SELECT r.version FROM reports r WHERE r.ci_id = c.id ORDER BY r.collected_at DESC LIMIT 1),
-                        (SELECT r.body FROM reports r WHERE r.ci_id = c.id ORDER BY r.collected_at DESC LIMIT 1)
-                 FROM cis c WHERE c.id = ?1"
+                "SELECT {},
+                        (SELECT lr.version FROM reports lr WHERE lr.id = {LATEST_REPORT}),
+                        (SELECT lr.body FROM reports lr WHERE lr.id = {LATEST_REPORT})
+                 FROM cis c WHERE c.id = ?1",
+                ci_columns()
             ),
             [id],
             |r| Ok((ci_row(r)?, r.get(13)?, r.get(14)?)),

@@ -74,12 +74,62 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE agents DROP COLUMN last_seen_at;
     ALTER TABLE agents DROP COLUMN last_seq;
     "#,
+    // 3: a report's only randomly placed write is its (agent, seq) uniqueness entry, keyed by a
+    // small integer: agents get a stable integer key `num` (an explicit INTEGER PRIMARY KEY, so
+    // VACUUM cannot renumber it), reports refer to it instead of repeating the agent's text id,
+    // and the (ci_id, collected_at) index is gone: a CI's latest report is its agents' highest
+    // sequence number. Every other write of a report appends (rowid, received_at). `kind` is the
+    // payload kind (0 metrics, 1 inventory).
+    r#"
+    CREATE TABLE agents_new (
+        num          INTEGER PRIMARY KEY,
+        id           TEXT NOT NULL UNIQUE,
+        hostname     TEXT NOT NULL,
+        machine_id   TEXT NOT NULL,
+        cert_serial  TEXT NOT NULL,
+        enrolled_at  INTEGER NOT NULL,
+        revoked_at   INTEGER,
+        ci_id        INTEGER REFERENCES cis(id)
+    );
+    INSERT INTO agents_new (id, hostname, machine_id, cert_serial, enrolled_at, revoked_at, ci_id)
+        SELECT id, hostname, machine_id, cert_serial, enrolled_at, revoked_at, ci_id FROM agents ORDER BY enrolled_at, id;
+    CREATE TABLE reports_new (
+        id            INTEGER PRIMARY KEY,
+        agent         INTEGER NOT NULL,      -- agents.num
+        seq           INTEGER NOT NULL,
+        kind          INTEGER NOT NULL DEFAULT 0,
+        ci_id         INTEGER NOT NULL REFERENCES cis(id),
+        collected_at  INTEGER NOT NULL,
+        received_at   INTEGER NOT NULL,
+        version       INTEGER NOT NULL,
+        body          BLOB NOT NULL,
+        UNIQUE (agent, seq)
+    );
+    INSERT INTO reports_new (id, agent, seq, ci_id, collected_at, received_at, version, body)
+        SELECT r.id, a.num, r.seq, r.ci_id, r.collected_at, r.received_at, r.version, r.body
+        FROM reports r JOIN agents_new a ON a.id = r.agent_id ORDER BY r.id;
+    DROP TABLE reports;
+    DROP TABLE agents;
+    ALTER TABLE agents_new RENAME TO agents;
+    ALTER TABLE reports_new RENAME TO reports;
+    CREATE INDEX reports_received ON reports(received_at);
+    CREATE INDEX agents_ci ON agents(ci_id);
+    "#,
 ];
 
 /// The schema version this build creates.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 pub fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    migrate_to(conn, path, SCHEMA_VERSION)
+}
+
+/// Applies migrations up to `target` (tests build databases of older versions with it).
+pub(super) fn migrate_to(
+    conn: &mut Connection,
+    path: &Path,
+    target: i64,
+) -> Result<(), StoreError> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
     )?;
@@ -99,6 +149,7 @@ pub fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
         .iter()
         .enumerate()
         .skip(usize::try_from(current).unwrap_or(0))
+        .take(usize::try_from(target - current).unwrap_or(0))
     {
         let version = index as i64 + 1;
         let tx = conn.transaction()?;

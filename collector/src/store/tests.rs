@@ -280,6 +280,42 @@ fn reopening_keeps_data_and_migrates_once() {
     assert_eq!(mode, "wal");
 }
 
+#[tokio::test]
+async fn a_version_2_database_keeps_its_agents_and_reports_through_migration_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("test.db");
+    {
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        schema::migrate_to(&mut conn, &path, 2).unwrap();
+        conn.execute_batch(
+            "INSERT INTO cis (id, identity_key, name, class, first_seen_at) VALUES (7, 'machine-id:m1', 'web1', 'server', 1);
+             INSERT INTO agents (id, hostname, machine_id, cert_serial, enrolled_at, ci_id) VALUES ('a1', 'web1', 'm1', '01', 1, 7);
+             INSERT INTO agents (id, hostname, machine_id, cert_serial, enrolled_at, revoked_at) VALUES ('a2', 'db1', 'm2', '02', 2, 3);
+             INSERT INTO reports (agent_id, seq, ci_id, collected_at, received_at, version, body) VALUES ('a1', 10, 7, 100, 101, 1, x'00');
+             INSERT INTO reports (agent_id, seq, ci_id, collected_at, received_at, version, body) VALUES ('a1', 11, 7, 200, 201, 1, x'01');",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path, 8, 8).unwrap();
+    let agents = store.list_agents().await.unwrap();
+    let a1 = agents.iter().find(|a| a.id == "a1").unwrap();
+    assert_eq!(
+        (a1.last_seq, a1.last_seen_at, a1.ci_id),
+        (Some(11), Some(201), Some(7))
+    );
+    let a2 = agents.iter().find(|a| a.id == "a2").unwrap();
+    assert_eq!(a2.revoked_at, Some(3));
+    let cis = store.list_cis().await.unwrap();
+    assert_eq!((cis[0].latest_at, cis[0].last_seen_at), (Some(200), 201));
+    // The migrated uniqueness still holds: seq 11 again is a duplicate.
+    let outcome = store
+        .ingest(report("a1", 11, "m1", "web1", 300))
+        .await
+        .unwrap();
+    assert_eq!(outcome, IngestOutcome::Duplicate);
+    store.close();
+}
+
 #[test]
 fn a_database_from_a_newer_collector_is_refused() {
     let dir = tempfile::tempdir().unwrap();

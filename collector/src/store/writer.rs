@@ -140,8 +140,14 @@ fn run(
         if restart_wal.swap(false, Ordering::Relaxed) {
             // The checkpointer has copied most of a long WAL; finishing the copy here, between
             // batches, lets the log start over instead of growing while writes never pause.
-            if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(())) {
-                tracing::warn!(%error, "WAL restart checkpoint failed");
+            let started = std::time::Instant::now();
+            match conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(1)) {
+                Ok(pages) => tracing::debug!(
+                    pages,
+                    ms = started.elapsed().as_secs_f64() * 1e3,
+                    "WAL restarted"
+                ),
+                Err(error) => tracing::warn!(%error, "WAL restart checkpoint failed"),
             }
         }
         batch.push(first);
