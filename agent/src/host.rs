@@ -17,18 +17,16 @@ pub fn identity(root: &Path) -> HostIdentity {
     };
     let hosts = std::fs::read_to_string(root.join("etc/hosts")).unwrap_or_default();
     let fqdn = fqdn_from_hosts(&hostname, &hosts).unwrap_or_else(|| hostname.clone());
-    let os_release = ["etc/os-release", "usr/lib/os-release"]
+    let os_release = OS_RELEASE_FILES
         .iter()
         .find_map(|p| std::fs::read_to_string(root.join(p)).ok())
         .unwrap_or_default();
     let (os_name, os_version) = parse_os_release(&os_release);
-    let machine_id = [
-        read_trimmed(root, "etc/machine-id"),
-        read_trimmed(root, "var/lib/dbus/machine-id"),
-    ]
-    .into_iter()
-    .find(|id| !id.is_empty())
-    .unwrap_or_default();
+    let machine_id = MACHINE_ID_FILES
+        .iter()
+        .map(|p| read_trimmed(root, p))
+        .find(|id| !id.is_empty())
+        .unwrap_or_default();
     HostIdentity {
         hostname,
         fqdn,
@@ -49,6 +47,11 @@ pub fn identity(root: &Path) -> HostIdentity {
     }
 }
 
+/// Where os-release is, in order (relative to the root).
+pub(crate) const OS_RELEASE_FILES: [&str; 2] = ["etc/os-release", "usr/lib/os-release"];
+/// Where the machine id is, in order (relative to the root).
+pub(crate) const MACHINE_ID_FILES: [&str; 2] = ["etc/machine-id", "var/lib/dbus/machine-id"];
+
 fn read_trimmed(root: &Path, relative: &str) -> String {
     std::fs::read_to_string(root.join(relative))
         .map(|s| s.trim().to_string())
@@ -59,22 +62,62 @@ fn read_trimmed(root: &Path, relative: &str) -> String {
 pub fn parse_os_release(text: &str) -> (String, String) {
     let mut name = String::new();
     let mut version = String::new();
-    for line in text.lines() {
-        let Some((key, value)) = line.split_once('=') else {
-            continue;
-        };
-        let value = value
-            .trim()
-            .trim_matches('"')
-            .trim_matches('\'')
-            .to_string();
-        match key.trim() {
+    for (key, value) in os_release_pairs(text) {
+        match key {
             "NAME" => name = value,
             "VERSION_ID" => version = value,
             _ => {}
         }
     }
     (name, version)
+}
+
+/// The `KEY=value` assignments of os-release text, values unquoted as os-release(5) says: in
+/// double quotes `\"`, `\\`, `\$` and `` \` `` are escapes, single quotes are literal, an unquoted
+/// value may escape any character. Comments and lines without `=` are skipped.
+pub(crate) fn os_release_pairs(text: &str) -> impl Iterator<Item = (&str, String)> {
+    text.lines().filter_map(|line| {
+        let line = line.trim();
+        if line.starts_with('#') {
+            return None;
+        }
+        let (key, value) = line.split_once('=')?;
+        Some((key.trim(), unquote_shell_value(value.trim())))
+    })
+}
+
+fn unquote_shell_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut chars = value.chars();
+    match value.chars().next() {
+        Some('\'') => out.extend(chars.skip(1).take_while(|c| *c != '\'')),
+        Some('"') => {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '"' => break,
+                    '\\' => match chars.next() {
+                        Some(e @ ('"' | '\\' | '$' | '`')) => out.push(e),
+                        Some(other) => {
+                            out.push('\\');
+                            out.push(other);
+                        }
+                        None => out.push('\\'),
+                    },
+                    c => out.push(c),
+                }
+            }
+        }
+        _ => {
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => out.extend(chars.next()),
+                    c => out.push(c),
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The dotted name `/etc/hosts` gives for this hostname, as `hostname -f` finds it without DNS.
@@ -115,6 +158,20 @@ mod tests {
         assert_eq!(
             parse_os_release("NAME=Alpine Linux\nVERSION_ID=3.20.3\n"),
             ("Alpine Linux".into(), "3.20.3".into())
+        );
+    }
+
+    #[test]
+    fn os_release_escapes() {
+        let text = "# comment\nNAME=\"Acme \\\"Linux\\\" \\$HOME \\\\ \\x\"\nVERSION_ID='1.0 \\n'\nID=acme\\ os\n";
+        let pairs: Vec<(&str, String)> = os_release_pairs(text).collect();
+        assert_eq!(
+            pairs,
+            [
+                ("NAME", "Acme \"Linux\" $HOME \\ \\x".to_string()),
+                ("VERSION_ID", "1.0 \\n".to_string()),
+                ("ID", "acme os".to_string()),
+            ]
         );
     }
 

@@ -8,6 +8,7 @@
 pub mod config;
 pub mod enroll;
 pub mod host;
+pub mod inventory;
 pub mod metrics;
 pub mod run;
 pub mod state;
