@@ -3,6 +3,7 @@
 
 mod agent;
 mod ingest;
+mod inventory;
 mod peers;
 mod procfs;
 mod stats;
@@ -30,6 +31,9 @@ enum Command {
     /// The collector's ingest rate and acknowledgement latency under N simulated agents
     /// (in-process, each with its own mutual-TLS connection), saturated and then paced.
     Ingest(ingest::IngestArgs),
+    /// One full inventory of this machine by the release agent, beside fusioninventory-agent:
+    /// CPU, peak RSS, and whether both found the same packages.
+    Inventory(inventory::InventoryArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +41,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Agent(args) => agent::run(args),
         Command::Ingest(args) => ingest::run(args),
+        Command::Inventory(args) => inventory::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod config;
 pub mod init;
+pub mod inventory;
 pub mod pki;
 pub mod server;
 pub mod store;
@@ -37,4 +38,11 @@ pub fn format_ms(ms: Option<i64>) -> String {
         .to_string(),
         None => "-".into(),
     }
+}
+
+/// Today's date (UTC).
+pub fn today() -> time::Date {
+    time::OffsetDateTime::from_unix_timestamp(now_ms() / 1000)
+        .map(|t| t.date())
+        .unwrap_or(time::Date::MIN)
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Parser;
 use steward_collector::cli::{
-    AgentsCommand, CiCommand, Cli, Command, EnrollTokenCommand, UsageError, admin,
+    AgentsCommand, CiCommand, Cli, Command, EnrollTokenCommand, UsageError, WarrantyCommand, admin,
 };
 use steward_collector::config::{Config, ConfigError};
 
@@ -122,5 +122,35 @@ async fn execute(command: Command) -> Result<()> {
                     connection,
                 },
         } => admin::show_ci(&connection, &name_or_id, json).await,
+        Command::Ci {
+            command:
+                CiCommand::Software {
+                    name,
+                    version_below,
+                    json,
+                    connection,
+                },
+        } => admin::find_software(&connection, &name, version_below.as_deref(), json).await,
+        Command::Ci {
+            command:
+                CiCommand::ImportAssets {
+                    file,
+                    skip_bad_rows,
+                    json,
+                    connection,
+                },
+        } => admin::import_assets(&connection, &file, skip_bad_rows, json).await,
+        Command::Warranty {
+            command:
+                WarrantyCommand::List {
+                    expiring_within,
+                    expired,
+                    json,
+                    connection,
+                },
+        } => {
+            let within_days = expiring_within.map(|d| d.as_secs().div_ceil(86_400));
+            admin::list_warranty(&connection, within_days, expired, json).await
+        }
     }
 }

@@ -9,8 +9,9 @@ use serde_json::Value;
 
 use super::{Connection, UsageError};
 use crate::config::{ADMIN_TOKEN_FILE, Config};
+use crate::inventory::assets::ImportOutcome;
 use crate::pki::CA_CERT;
-use crate::store::{AgentRow, CiDetail, CiRow};
+use crate::store::{AgentRow, CiDetail, CiRow, SoftwareHit, WarrantyRow, asset_fields};
 
 /// A client for one collector's admin API.
 #[derive(Debug, Clone)]
@@ -83,6 +84,22 @@ impl AdminClient {
     pub async fn post<T: DeserializeOwned>(&self, path: &str, body: &Value) -> Result<T> {
         self.send(self.client.post(format!("{}{path}", self.base)).json(body))
             .await
+    }
+
+    /// Posts a raw body (an import file).
+    pub async fn post_bytes<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<T> {
+        self.send(
+            self.client
+                .post(format!("{}{path}", self.base))
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(body),
+        )
+        .await
     }
 
     async fn send<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T> {
@@ -234,7 +251,240 @@ pub fn render_ci(detail: &CiDetail) -> String {
             out.push('\n');
         }
     }
+    render_inventory(detail, &mut out);
     out
+}
+
+/// Appends the inventory, asset data and history to a CI's human view.
+fn render_inventory(detail: &CiDetail, out: &mut String) {
+    use std::fmt::Write as _;
+    if let Some(asset) = &detail.asset {
+        out.push_str("asset\n");
+        for (name, value) in asset_fields(asset) {
+            if !value.is_empty() {
+                let _ = writeln!(out, "  {:<17} {value}", name.replace('_', " "));
+            }
+        }
+    }
+    if let Some(inv) = &detail.inventory {
+        let hw = &inv.inventory.hardware;
+        let _ = writeln!(
+            out,
+            "hardware (inventory of {}, confirmed {})",
+            crate::format_ms(Some(inv.collected_at)),
+            crate::format_ms(Some(inv.confirmed_at))
+        );
+        let sys = &hw.system;
+        let _ = writeln!(
+            out,
+            "  system      {} {} {}",
+            sys.vendor, sys.product, sys.version
+        );
+        let _ = writeln!(
+            out,
+            "  serial      {}  uuid {}",
+            or_dash(&sys.serial),
+            or_dash(&sys.uuid)
+        );
+        let _ = writeln!(
+            out,
+            "  bios        {} {} ({})",
+            sys.bios_vendor, sys.bios_version, sys.bios_date
+        );
+        let _ = writeln!(
+            out,
+            "  cpu         {} ({} sockets, {} cores, {} threads)",
+            hw.cpu.model, hw.cpu.sockets, hw.cpu.cores, hw.cpu.threads
+        );
+        let _ = writeln!(
+            out,
+            "  memory      {:.1} GiB, {} modules",
+            hw.memory.total_bytes as f64 / 1073741824.0,
+            hw.memory.dimms.len()
+        );
+        for disk in &hw.disks {
+            let _ = writeln!(
+                out,
+                "  disk        {} {} {:.0} GB {} serial {}",
+                disk.name,
+                disk.model,
+                disk.size_bytes as f64 / 1e9,
+                disk.transport,
+                or_dash(&disk.serial)
+            );
+        }
+        for nic in hw.nics.iter().filter(|n| !n.virtual_nic) {
+            let _ = writeln!(out, "  nic         {} {} {}", nic.name, nic.mac, nic.driver);
+        }
+        if !hw.virtualization.hypervisor.is_empty() || !hw.virtualization.container.is_empty() {
+            let _ = writeln!(
+                out,
+                "  virtual     {} {}",
+                hw.virtualization.hypervisor, hw.virtualization.container
+            );
+        }
+        if let Some(board) = &hw.board {
+            let _ = writeln!(
+                out,
+                "  board       {} serial {}",
+                board.model,
+                or_dash(&board.serial)
+            );
+        }
+        for source in &inv.inventory.sources {
+            if let Some(error) = &source.error {
+                let _ = writeln!(out, "  FAILED      {}: {error}", source.source);
+            }
+            for warning in &source.warnings {
+                let _ = writeln!(out, "  note        {}: {warning}", source.source);
+            }
+        }
+        let software = &inv.inventory.software;
+        let _ = writeln!(out, "software ({} packages)", software.len());
+        for package in software {
+            let _ = writeln!(
+                out,
+                "  {:<40} {:<32} {:<8} {}",
+                package.name, package.version, package.arch, package.source
+            );
+        }
+    }
+    if !detail.history.is_empty() {
+        out.push_str("history (newest first)\n");
+        for entry in &detail.history {
+            let _ = writeln!(
+                out,
+                "  {}  {}",
+                crate::format_ms(Some(entry.at)),
+                entry.summary
+            );
+        }
+    }
+}
+
+fn or_dash(text: &str) -> &str {
+    if text.is_empty() { "-" } else { text }
+}
+
+pub async fn find_software(
+    connection: &Connection,
+    name: &str,
+    version_below: Option<&str>,
+    json: bool,
+) -> Result<()> {
+    let mut path = format!("/software?name={}", encode_path(name));
+    if let Some(below) = version_below {
+        path.push_str(&format!("&version_below={}", encode_path(below)));
+    }
+    let hits: Vec<SoftwareHit> = AdminClient::connect(connection)?.get(&path).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&hits)?);
+        return Ok(());
+    }
+    println!(
+        "{:<6} {:<28} {:<32} {:<10} SOURCE",
+        "CI", "NAME", "VERSION", "ARCH"
+    );
+    for hit in &hits {
+        println!(
+            "{:<6} {:<28} {:<32} {:<10} {}",
+            hit.ci_id, hit.ci_name, hit.version, hit.arch, hit.source
+        );
+    }
+    eprintln!("{} host(s)", hits.len());
+    Ok(())
+}
+
+pub async fn import_assets(
+    connection: &Connection,
+    file: &Path,
+    skip_bad_rows: bool,
+    json: bool,
+) -> Result<()> {
+    let data = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let path = format!(
+        "/assets/import?file={}&skip_bad_rows={skip_bad_rows}",
+        encode_path(&name)
+    );
+    let outcome: ImportOutcome = AdminClient::connect(connection)?
+        .post_bytes(&path, "text/csv", data)
+        .await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&outcome)?);
+        return Ok(());
+    }
+    println!(
+        "{} row(s) matched a CI, {} changed something; {} unmatched; {} skipped",
+        outcome.matched,
+        outcome.updated,
+        outcome.unmatched.len(),
+        outcome.errors.len()
+    );
+    for row in &outcome.unmatched {
+        println!(
+            "  unmatched line {}: serial {:?} asset tag {:?}: {}",
+            row.line, row.serial, row.asset_tag, row.reason
+        );
+    }
+    for error in &outcome.errors {
+        println!("  skipped {error}");
+    }
+    if !outcome.ignored_columns.is_empty() {
+        println!("  ignored columns: {}", outcome.ignored_columns.join(", "));
+    }
+    Ok(())
+}
+
+pub async fn list_warranty(
+    connection: &Connection,
+    within_days: Option<u64>,
+    expired: bool,
+    json: bool,
+) -> Result<()> {
+    let mut path = format!("/warranty?expired={expired}");
+    if let Some(days) = within_days {
+        path.push_str(&format!("&within_days={}", days.min(u64::from(u32::MAX))));
+    }
+    let rows: Vec<WarrantyRow> = AdminClient::connect(connection)?.get(&path).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    let today = crate::today();
+    println!(
+        "{:<6} {:<24} {:<32} {:<16} {:<12} STATUS",
+        "CI", "NAME", "HARDWARE", "SERIAL", "ENDS"
+    );
+    for row in &rows {
+        let status = match time::Date::parse(
+            &row.warranty_end,
+            time::macros::format_description!("[year]-[month]-[day]"),
+        ) {
+            Ok(end) => {
+                let days = (end - today).whole_days();
+                if days < 0 {
+                    format!("expired {} d ago", -days)
+                } else {
+                    format!("{days} d left")
+                }
+            }
+            Err(_) => "-".into(),
+        };
+        println!(
+            "{:<6} {:<24} {:<32} {:<16} {:<12} {}",
+            row.ci_id,
+            row.ci_name,
+            format!("{} {}", row.vendor, row.product),
+            or_dash(&row.serial),
+            row.warranty_end,
+            status
+        );
+    }
+    Ok(())
 }
 
 /// Percent-encodes a path segment (CI names may hold anything).

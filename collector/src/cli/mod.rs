@@ -70,6 +70,11 @@ pub enum Command {
         #[command(subcommand)]
         command: CiCommand,
     },
+    /// Warranty data of CIs (from host asset files and imports).
+    Warranty {
+        #[command(subcommand)]
+        command: WarrantyCommand,
+    },
 }
 
 /// How an admin command finds the collector: its data directory, or a URL and token.
@@ -135,9 +140,54 @@ pub enum CiCommand {
         #[command(flatten)]
         connection: Connection,
     },
-    /// Show one CI (by name or id): identity and latest metrics.
+    /// Show one CI (by name or id): identity, latest metrics, hardware, software, asset and
+    /// warranty data, recent changes.
     Show {
         name_or_id: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Which hosts run a package, optionally only those older than a version (compared the way
+    /// the host's package manager orders versions).
+    Software {
+        /// Package name, exactly as the package manager reports it.
+        name: String,
+        /// Only hosts whose installed version is older than this.
+        #[arg(long)]
+        version_below: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Import asset and warranty data from a CSV file (a procurement or vendor export): rows are
+    /// matched to CIs by serial, else by asset tag. Columns: serial, asset_tag, owner, location,
+    /// cost_centre, purchase_date, warranty_end, supplier, support_contract (dates YYYY-MM-DD);
+    /// other columns are ignored. A file with bad rows imports nothing unless --skip-bad-rows.
+    ImportAssets {
+        file: PathBuf,
+        /// Import the good rows and report the bad ones.
+        #[arg(long)]
+        skip_bad_rows: bool,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        connection: Connection,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WarrantyCommand {
+    /// CIs with a warranty end date, soonest first.
+    List {
+        /// Only warranties ending within this long from today, e.g. 90d (expired ones included).
+        #[arg(long)]
+        expiring_within: Option<humantime::Duration>,
+        /// Only warranties that have ended.
+        #[arg(long)]
+        expired: bool,
         #[arg(long)]
         json: bool,
         #[command(flatten)]

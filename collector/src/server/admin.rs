@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Request, State};
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
 use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -11,24 +12,34 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, AppState};
-use crate::store::{AgentRow, CiDetail, CiRow};
+use crate::inventory::assets::{self, AssetImport, ImportOutcome};
+use crate::store::{AgentRow, CiDetail, CiRow, SoftwareHit, WarrantyRow};
 
 /// Bounds for `enroll-token create`.
 const MAX_TOKEN_TTL_SECS: u64 = 365 * 86_400;
 const MAX_TOKEN_USES: u32 = 100_000;
 
+/// Largest asset import accepted (a CSV of a few hundred thousand rows).
+const IMPORT_BODY_MAX: usize = 32 * 1024 * 1024;
+
 pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
-    Router::new()
+    let small = Router::new()
         .route("/enroll-tokens", post(create_token))
         .route("/agents", get(list_agents))
         .route("/agents/{id}/revoke", post(revoke_agent))
         .route("/cis", get(list_cis))
         .route("/cis/{key}", get(show_ci))
-        // Outermost last: the token is checked before any body is read.
+        .route("/software", get(find_software))
+        .route("/warranty", get(list_warranty))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             super::small_body,
-        ))
+        ));
+    // The import reads its own, larger body (bounded in size and time the same way).
+    let large = Router::new().route("/assets/import", post(import_assets));
+    // Outermost last: the token is checked before any body is read.
+    small
+        .merge(large)
         .route_layer(middleware::from_fn_with_state(state, require_admin))
 }
 
@@ -135,4 +146,111 @@ async fn show_ci(
             ids.len()
         ))),
     }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SoftwareQuery {
+    pub name: String,
+    pub version_below: Option<String>,
+}
+
+async fn find_software(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<SoftwareQuery>,
+) -> Result<Json<Vec<SoftwareHit>>, ApiError> {
+    if query.name.trim().is_empty() {
+        return Err(ApiError::BadRequest("a package name is required".into()));
+    }
+    Ok(Json(
+        state
+            .store
+            .find_software(query.name, query.version_below)
+            .await?,
+    ))
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct WarrantyQuery {
+    /// Only warranties ending within this many days from today (expired ones included).
+    pub within_days: Option<u32>,
+    /// Only warranties that have already ended.
+    #[serde(default)]
+    pub expired: bool,
+}
+
+async fn list_warranty(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<WarrantyQuery>,
+) -> Result<Json<Vec<WarrantyRow>>, ApiError> {
+    let today = crate::today();
+    let until = match (query.within_days, query.expired) {
+        (Some(days), _) => Some(today.saturating_add(time::Duration::days(i64::from(days)))),
+        (None, true) => today.previous_day(),
+        (None, false) => None,
+    };
+    Ok(Json(
+        state.store.warranties(until.map(|d| d.to_string())).await?,
+    ))
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct ImportQuery {
+    /// The file's name, for the CI history.
+    pub file: Option<String>,
+    /// Import the good rows of a file that has bad ones (which are reported).
+    #[serde(default)]
+    pub skip_bad_rows: bool,
+}
+
+/// How many row errors an error answer lists.
+const ERRORS_LISTED: usize = 50;
+
+async fn import_assets(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<ImportQuery>,
+    body: Body,
+) -> Result<Json<ImportOutcome>, ApiError> {
+    let data = super::read_body(&state, body, IMPORT_BODY_MAX).await?;
+    let (rows, errors, ignored_columns) = assets::parse(&data);
+    if !errors.is_empty() && (!query.skip_bad_rows || rows.is_empty()) {
+        let mut message = format!(
+            "{} row(s) cannot be imported; nothing was imported{}:",
+            errors.len(),
+            if rows.is_empty() {
+                ""
+            } else {
+                " (import the good rows with --skip-bad-rows)"
+            }
+        );
+        for error in errors.iter().take(ERRORS_LISTED) {
+            message.push_str(&format!("\n  {error}"));
+        }
+        if errors.len() > ERRORS_LISTED {
+            message.push_str(&format!(
+                "\n  ... and {} more",
+                errors.len() - ERRORS_LISTED
+            ));
+        }
+        return Err(ApiError::Unprocessable(message));
+    }
+    let file_name = query.file.unwrap_or_else(|| "(unnamed)".into());
+    let mut outcome = state
+        .store
+        .import_assets(AssetImport {
+            file_name: file_name.clone(),
+            rows,
+        })
+        .await?;
+    outcome.errors = errors;
+    outcome.ignored_columns = ignored_columns;
+    outcome.applied = true;
+    tracing::info!(
+        file = file_name,
+        matched = outcome.matched,
+        updated = outcome.updated,
+        unmatched = outcome.unmatched.len(),
+        skipped = outcome.errors.len(),
+        "asset import"
+    );
+    Ok(Json(outcome))
 }

@@ -11,12 +11,16 @@ use serde::Serialize;
 use steward_shared::{Envelope, v1};
 
 use super::{ApiError, AppState, PeerIdentity};
-use crate::store::{IngestOutcome, IngestRejection, ReportRecord};
+use crate::store::{IngestOutcome, IngestRejection, InventoryRecord, ReportContent, ReportRecord};
 
 #[derive(Debug, Serialize)]
 pub struct Ack {
     pub seq: u64,
     pub status: &'static str,
+    /// Asks the agent for its full inventory: it sent an "unchanged" marker for content this
+    /// collector does not have (a new collector, a restored database).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub send_full_inventory: bool,
 }
 
 pub async fn report(
@@ -81,11 +85,17 @@ pub async fn report(
             }
             IngestRejection::Store(error) => ApiError::from(error),
         })?;
-    let status = match outcome {
-        IngestOutcome::Stored { .. } => "stored",
-        IngestOutcome::Duplicate => "duplicate",
+    let (status, send_full_inventory) = match outcome {
+        IngestOutcome::Stored {
+            inventory_wanted, ..
+        } => ("stored", inventory_wanted),
+        IngestOutcome::Duplicate => ("duplicate", false),
     };
-    Ok(Json(Ack { seq, status }))
+    Ok(Json(Ack {
+        seq,
+        status,
+        send_full_inventory,
+    }))
 }
 
 /// Every `/v1/reports` answer, errors included, says which protocol version this collector
@@ -116,12 +126,62 @@ fn record(envelope: Envelope) -> Result<ReportRecord, String> {
                 version: 1,
                 collected_at: report.metrics.collected_at_ms,
                 host: report.host,
-                body,
+                content: ReportContent::Metrics(body),
             })
         }
         Envelope::V1(v1::Envelope {
-            payload: v1::Payload::Inventory(_),
+            agent_id,
+            seq,
+            payload: v1::Payload::Inventory(report),
             ..
-        }) => Err("inventory reports are not accepted by this collector yet".into()),
+        }) => {
+            if let Some(inventory) = &report.content {
+                check_inventory(inventory)?;
+            }
+            Ok(ReportRecord {
+                agent_id,
+                seq,
+                version: 1,
+                collected_at: report.collected_at_ms,
+                host: report.host,
+                content: ReportContent::Inventory(InventoryRecord {
+                    content_hash: report.content_hash,
+                    inventory: report.content.map(Box::new),
+                }),
+            })
+        }
     }
+}
+
+/// Most records of each kind one inventory may hold: far above any real host, low enough that
+/// a broken or hostile agent cannot make the collector store millions of rows for one CI.
+const MAX_PACKAGES: usize = 100_000;
+const MAX_HARDWARE_ITEMS: usize = 4_096;
+const MAX_SOURCES: usize = 256;
+
+fn check_inventory(inventory: &v1::Inventory) -> Result<(), String> {
+    let hardware = &inventory.hardware;
+    let counts = [
+        ("software packages", inventory.software.len(), MAX_PACKAGES),
+        ("sources", inventory.sources.len(), MAX_SOURCES),
+        ("disks", hardware.disks.len(), MAX_HARDWARE_ITEMS),
+        (
+            "network interfaces",
+            hardware.nics.len(),
+            MAX_HARDWARE_ITEMS,
+        ),
+        (
+            "memory modules",
+            hardware.memory.dimms.len(),
+            MAX_HARDWARE_ITEMS,
+        ),
+    ];
+    for (what, count, max) in counts {
+        if count > max {
+            return Err(format!(
+                "inventory has {count} {what}; at most {max} are accepted"
+            ));
+        }
+    }
+    Ok(())
 }

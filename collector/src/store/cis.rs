@@ -5,7 +5,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use steward_shared::v1::HostIdentity;
 
+use super::inventory::{CiInventory, HistoryEntry, InventoryRecord};
 use super::{Store, StoreError};
+use steward_shared::v1::AssetInfo;
 
 /// One decoded, checked report ready to store.
 #[derive(Debug, Clone)]
@@ -15,14 +17,33 @@ pub struct ReportRecord {
     pub version: u16,
     pub collected_at: i64,
     pub host: HostIdentity,
-    /// The payload as postcard of its protocol version, kept verbatim for history.
-    pub body: Vec<u8>,
+    pub content: ReportContent,
+}
+
+#[derive(Debug, Clone)]
+pub enum ReportContent {
+    /// The metrics report as postcard of its protocol version, kept verbatim for history.
+    Metrics(Vec<u8>),
+    Inventory(InventoryRecord),
+}
+
+impl ReportContent {
+    /// The payload kind, as stored in `reports.kind`.
+    fn kind(&self) -> i64 {
+        match self {
+            ReportContent::Metrics(_) => 0,
+            ReportContent::Inventory(_) => 1,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IngestOutcome {
     Stored {
         ci_id: i64,
+        /// The report was an "inventory unchanged" marker for content this collector does
+        /// not have: the agent should send its full inventory.
+        inventory_wanted: bool,
     },
     /// This (agent, seq) was stored before; nothing was written.
     Duplicate,
@@ -65,6 +86,10 @@ pub struct CiDetail {
     /// The latest report's metrics (`Metrics` of its protocol version), if any.
     pub metrics: Option<serde_json::Value>,
     pub reports_stored: i64,
+    pub inventory: Option<CiInventory>,
+    pub asset: Option<AssetInfo>,
+    /// Newest first.
+    pub history: Vec<HistoryEntry>,
 }
 
 /// The id of a CI's newest report: of its agents' newest reports (each an index seek on
@@ -291,22 +316,43 @@ fn ingest_in_tx(
             ci_id
         }
     };
+    // An inventory's content lives in the CI's inventory tables; its report row records only
+    // that this (agent, seq) arrived.
+    let (body, inventory_wanted): (&[u8], bool) = match &report.content {
+        ReportContent::Metrics(body) => (body, false),
+        ReportContent::Inventory(record) => (
+            &[],
+            super::inventory::store_in_tx(
+                conn,
+                ci_id,
+                agent_num,
+                report.version,
+                collected_at,
+                now,
+                record,
+            )?,
+        ),
+    };
     conn.prepare_cached(
-        "INSERT INTO reports (agent, seq, ci_id, collected_at, received_at, version, body)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO reports (agent, seq, kind, ci_id, collected_at, received_at, version, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )
     .map_err(StoreError::from)?
     .execute(params![
         agent_num,
         seq,
+        report.content.kind(),
         ci_id,
         collected_at,
         now,
         report.version,
-        report.body
+        body
     ])
     .map_err(StoreError::from)?;
-    Ok(IngestOutcome::Stored { ci_id })
+    Ok(IngestOutcome::Stored {
+        ci_id,
+        inventory_wanted,
+    })
 }
 
 fn ci_detail(conn: &Connection, id: i64) -> Result<Option<CiDetail>, StoreError> {
@@ -340,10 +386,14 @@ fn ci_detail(conn: &Connection, id: i64) -> Result<Option<CiDetail>, StoreError>
         conn.query_row("SELECT COUNT(*) FROM reports WHERE ci_id = ?1", [id], |r| {
             r.get(0)
         })?;
+    let (inventory, asset, history) = super::inventory::ci_inventory(conn, id)?;
     Ok(Some(CiDetail {
         ci,
         agents,
         metrics,
         reports_stored,
+        inventory,
+        asset,
+        history,
     }))
 }

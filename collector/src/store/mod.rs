@@ -10,6 +10,7 @@
 mod agents;
 mod checkpointer;
 mod cis;
+mod inventory;
 mod schema;
 mod writer;
 
@@ -19,7 +20,10 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OpenFlags};
 
 pub use agents::{AgentRow, EnrollError, NewAgent, TokenRow};
-pub use cis::{CiDetail, CiRow, IngestOutcome, IngestRejection, ReportRecord};
+pub use cis::{CiDetail, CiRow, IngestOutcome, IngestRejection, ReportContent, ReportRecord};
+pub use inventory::{
+    CiInventory, HistoryEntry, InventoryRecord, SoftwareHit, WarrantyRow, asset_fields,
+};
 
 /// Read connections kept open for reuse.
 const READ_POOL_MAX: usize = 4;
@@ -153,3 +157,6 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreErro
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod inventory_tests;

@@ -115,6 +115,61 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX reports_received ON reports(received_at);
     CREATE INDEX agents_ci ON agents(ci_id);
     "#,
+    // 4: inventory. The newest full inventory per CI (postcard `Inventory` of its protocol
+    // version), its software as rows for "which hosts run X", asset and warranty data (from the
+    // host's asset file or an import), hardware identity on the CI, and the CI's change history.
+    r#"
+    CREATE TABLE ci_inventory (
+        ci_id         INTEGER PRIMARY KEY REFERENCES cis(id),
+        agent         INTEGER NOT NULL,      -- agents.num of the sender
+        content_hash  TEXT NOT NULL,
+        collected_at  INTEGER NOT NULL,
+        received_at   INTEGER NOT NULL,      -- the last full inventory or unchanged marker
+        version       INTEGER NOT NULL,
+        body          BLOB NOT NULL
+    );
+    CREATE TABLE ci_software (
+        ci_id         INTEGER NOT NULL REFERENCES cis(id),
+        source        TEXT NOT NULL,
+        name          TEXT NOT NULL,
+        arch          TEXT NOT NULL,
+        version       TEXT NOT NULL,
+        publisher     TEXT NOT NULL,
+        installed_at  INTEGER,
+        size_bytes    INTEGER,
+        PRIMARY KEY (ci_id, source, name, arch, version)
+    ) WITHOUT ROWID;
+    CREATE INDEX ci_software_name ON ci_software(name);
+    CREATE TABLE ci_assets (
+        ci_id             INTEGER PRIMARY KEY REFERENCES cis(id),
+        asset_tag         TEXT NOT NULL DEFAULT '',
+        owner             TEXT NOT NULL DEFAULT '',
+        location          TEXT NOT NULL DEFAULT '',
+        cost_centre       TEXT NOT NULL DEFAULT '',
+        purchase_date     TEXT NOT NULL DEFAULT '',  -- YYYY-MM-DD
+        warranty_end      TEXT NOT NULL DEFAULT '',  -- YYYY-MM-DD
+        supplier          TEXT NOT NULL DEFAULT '',
+        support_contract  TEXT NOT NULL DEFAULT '',
+        updated_at        INTEGER NOT NULL,
+        updated_by        TEXT NOT NULL              -- 'agent' or 'import <file>'
+    );
+    CREATE INDEX ci_assets_tag ON ci_assets(asset_tag) WHERE asset_tag != '';
+    CREATE INDEX ci_assets_warranty ON ci_assets(warranty_end) WHERE warranty_end != '';
+    CREATE TABLE ci_history (
+        id       INTEGER PRIMARY KEY,
+        ci_id    INTEGER NOT NULL REFERENCES cis(id),
+        at       INTEGER NOT NULL,
+        kind     TEXT NOT NULL,                   -- 'software', 'hardware', 'asset', ...
+        summary  TEXT NOT NULL,
+        detail   TEXT NOT NULL DEFAULT '{}'       -- JSON
+    );
+    CREATE INDEX ci_history_ci ON ci_history(ci_id, at);
+    ALTER TABLE cis ADD COLUMN vendor TEXT NOT NULL DEFAULT '';
+    ALTER TABLE cis ADD COLUMN product TEXT NOT NULL DEFAULT '';
+    ALTER TABLE cis ADD COLUMN serial TEXT NOT NULL DEFAULT '';
+    ALTER TABLE cis ADD COLUMN hw_uuid TEXT NOT NULL DEFAULT '';
+    CREATE INDEX cis_serial ON cis(serial) WHERE serial != '';
+    "#,
 ];
 
 /// The schema version this build creates.

@@ -45,14 +45,16 @@ fn report(
             machine_id: machine_id.into(),
             ..Default::default()
         },
-        body: postcard::to_stdvec(&steward_shared::v1::MetricsReport {
-            host: HostIdentity::default(),
-            metrics: steward_shared::v1::Metrics {
-                collected_at_ms: collected_at,
-                ..Default::default()
-            },
-        })
-        .unwrap(),
+        content: ReportContent::Metrics(
+            postcard::to_stdvec(&steward_shared::v1::MetricsReport {
+                host: HostIdentity::default(),
+                metrics: steward_shared::v1::Metrics {
+                    collected_at_ms: collected_at,
+                    ..Default::default()
+                },
+            })
+            .unwrap(),
+        ),
     }
 }
 

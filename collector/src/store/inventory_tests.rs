@@ -1,0 +1,348 @@
+//! Inventory storage tests against a real SQLite file.
+#![allow(clippy::unwrap_used)]
+
+use steward_shared::v1::{
+    AssetInfo, Hardware, HostIdentity, Inventory, SoftwarePackage, SystemInfo,
+};
+
+use super::*;
+use crate::inventory::assets::{self, AssetImport};
+
+fn open() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("test.db"), 64, 4096).unwrap();
+    (dir, store)
+}
+
+async fn enroll(store: &Store, id: &str, machine_id: &str, hostname: &str) {
+    let hash = crate::sha256_hex(id.as_bytes());
+    store
+        .create_enroll_token(hash.clone(), crate::now_ms() + 60_000, 1)
+        .await
+        .unwrap();
+    let agent = NewAgent {
+        id: id.into(),
+        hostname: hostname.into(),
+        machine_id: machine_id.into(),
+    };
+    store
+        .enroll_agent(hash, agent, |_| Ok(("CERT".into(), "01".into())))
+        .await
+        .unwrap();
+}
+
+fn package(name: &str, version: &str, source: &str) -> SoftwarePackage {
+    SoftwarePackage {
+        name: name.into(),
+        version: version.into(),
+        arch: "amd64".into(),
+        source: source.into(),
+        ..Default::default()
+    }
+}
+
+fn inventory(serial: &str, packages: Vec<SoftwarePackage>) -> Inventory {
+    Inventory {
+        hardware: Hardware {
+            system: SystemInfo {
+                vendor: "Dell Inc.".into(),
+                product: "PowerEdge R650".into(),
+                serial: serial.into(),
+                uuid: "4c4c4544-0042-3510-8052-b7c04f4e3232".into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        software: packages,
+        ..Default::default()
+    }
+}
+
+fn record(
+    agent: &str,
+    seq: u64,
+    hostname: &str,
+    collected_at: i64,
+    hash: &str,
+    content: Option<Inventory>,
+) -> ReportRecord {
+    ReportRecord {
+        agent_id: agent.into(),
+        seq,
+        version: 1,
+        collected_at,
+        host: HostIdentity {
+            hostname: hostname.into(),
+            machine_id: format!("m-{hostname}"),
+            ..Default::default()
+        },
+        content: ReportContent::Inventory(InventoryRecord {
+            content_hash: hash.into(),
+            inventory: content.map(Box::new),
+        }),
+    }
+}
+
+fn wanted(outcome: IngestOutcome) -> bool {
+    match outcome {
+        IngestOutcome::Stored {
+            inventory_wanted, ..
+        } => inventory_wanted,
+        IngestOutcome::Duplicate => panic!("unexpected duplicate"),
+    }
+}
+
+#[tokio::test]
+async fn a_full_inventory_is_stored_and_an_unchanged_marker_only_confirms_it() {
+    let (_dir, store) = open();
+    enroll(&store, "a1", "m-web1", "web1").await;
+    let first = inventory("CZ1", vec![package("openssl", "3.0.11-1~deb12u2", "dpkg")]);
+    let outcome = store
+        .ingest(record("a1", 1, "web1", 1_000, "h1", Some(first.clone())))
+        .await
+        .unwrap();
+    assert!(!wanted(outcome));
+    // Unchanged, same hash: confirmed, nothing wanted.
+    let outcome = store
+        .ingest(record("a1", 2, "web1", 2_000, "h1", None))
+        .await
+        .unwrap();
+    assert!(!wanted(outcome));
+    // A marker for content this collector never got: ask for the full inventory.
+    let outcome = store
+        .ingest(record("a1", 3, "web1", 3_000, "h-unknown", None))
+        .await
+        .unwrap();
+    assert!(wanted(outcome));
+    // The same report again is a duplicate, not a second inventory.
+    let again = store
+        .ingest(record("a1", 1, "web1", 1_000, "h1", Some(first.clone())))
+        .await
+        .unwrap();
+    assert_eq!(again, IngestOutcome::Duplicate);
+
+    let detail = store
+        .find_ci("web1".into())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let inv = detail.inventory.unwrap();
+    assert_eq!(inv.inventory, first);
+    assert_eq!(inv.content_hash, "h1");
+    assert_eq!(inv.collected_at, 1_000);
+    assert!(inv.confirmed_at >= inv.collected_at);
+    assert_eq!(detail.history.len(), 1, "{:?}", detail.history);
+    assert!(detail.history[0].summary.contains("1 packages"));
+    // Hardware identity lands on the CI for matching.
+    let hits = store.find_software("openssl".into(), None).await.unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].ci_name, "web1");
+    store.close();
+}
+
+#[tokio::test]
+async fn software_changes_are_recorded_and_a_late_older_inventory_changes_nothing() {
+    let (_dir, store) = open();
+    enroll(&store, "a1", "m-web1", "web1").await;
+    let before = inventory(
+        "CZ1",
+        vec![
+            package("openssl", "3.0.11-1~deb12u2", "dpkg"),
+            package("curl", "7.88.1-10+deb12u5", "dpkg"),
+            package("telnet", "0.17+2.4-2", "dpkg"),
+        ],
+    );
+    let after = inventory(
+        "CZ1",
+        vec![
+            package("openssl", "3.0.15-1~deb12u1", "dpkg"),
+            package("curl", "7.88.1-10+deb12u5", "dpkg"),
+            package("nginx", "1.22.1-9", "dpkg"),
+        ],
+    );
+    store
+        .ingest(record("a1", 1, "web1", 1_000, "h1", Some(before.clone())))
+        .await
+        .unwrap();
+    store
+        .ingest(record("a1", 3, "web1", 3_000, "h2", Some(after.clone())))
+        .await
+        .unwrap();
+    // Sent earlier, arrived later (from the agent's spool): must not roll the CI back.
+    store
+        .ingest(record("a1", 2, "web1", 2_000, "h0", Some(before.clone())))
+        .await
+        .unwrap();
+    let detail = store
+        .find_ci("web1".into())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(detail.inventory.unwrap().content_hash, "h2");
+    let change = &detail.history[0];
+    assert_eq!(change.kind, "software");
+    assert_eq!(
+        change.summary,
+        "software: 1 installed, 1 removed, 1 changed version"
+    );
+    assert_eq!(change.detail["installed"][0], "nginx 1.22.1-9");
+    assert_eq!(change.detail["removed"][0], "telnet 0.17+2.4-2");
+    assert_eq!(
+        change.detail["changed"][0],
+        "openssl 3.0.11-1~deb12u2 -> 3.0.15-1~deb12u1"
+    );
+    assert!(
+        store
+            .find_software("telnet".into(), None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let openssl = store.find_software("openssl".into(), None).await.unwrap();
+    assert_eq!(openssl[0].version, "3.0.15-1~deb12u1");
+    store.close();
+}
+
+#[tokio::test]
+async fn version_below_uses_the_package_managers_ordering() {
+    let (_dir, store) = open();
+    for (i, (host, version, source)) in [
+        ("deb-old", "1.1.1n-0+deb11u5", "dpkg"),
+        ("deb-new", "3.0.11-1~deb12u2", "dpkg"),
+        ("deb-tilde", "3.0.0~rc1-1", "dpkg"),
+        ("rpm-old", "1:1.1.1k-12.el8_9", "rpm"),
+        ("rpm-new", "1:3.0.7-25.el9_3", "rpm"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let agent = format!("a{i}");
+        enroll(&store, &agent, &format!("m-{host}"), host).await;
+        let inv = inventory(&format!("S{i}"), vec![package("openssl", version, source)]);
+        store
+            .ingest(record(&agent, 1, host, 1_000, "h", Some(inv)))
+            .await
+            .unwrap();
+    }
+    let names = |hits: Vec<SoftwareHit>| hits.into_iter().map(|h| h.ci_name).collect::<Vec<_>>();
+    // String ordering would call "3.0.0~rc1-1" newer than "3.0.0" and "10" older than "9".
+    assert_eq!(
+        names(
+            store
+                .find_software("openssl".into(), Some("3.0.0".into()))
+                .await
+                .unwrap()
+        ),
+        vec!["deb-old", "deb-tilde"]
+    );
+    assert_eq!(
+        names(
+            store
+                .find_software("openssl".into(), Some("1:3.0.0".into()))
+                .await
+                .unwrap()
+        ),
+        vec!["deb-new", "deb-old", "deb-tilde", "rpm-old"]
+    );
+    store.close();
+}
+
+#[tokio::test]
+async fn asset_file_data_and_imports_match_by_serial_or_tag_and_are_recorded() {
+    let (_dir, store) = open();
+    enroll(&store, "a1", "m-web1", "web1").await;
+    enroll(&store, "a2", "m-db1", "db1").await;
+    enroll(&store, "a3", "m-junk", "junk").await;
+    let mut web = inventory("CZ1", vec![]);
+    web.asset = Some(AssetInfo {
+        asset_tag: "A-100".into(),
+        location: "Rack 4".into(),
+        ..Default::default()
+    });
+    store
+        .ingest(record("a1", 1, "web1", 1_000, "h1", Some(web)))
+        .await
+        .unwrap();
+    store
+        .ingest(record(
+            "a2",
+            1,
+            "db1",
+            1_000,
+            "h2",
+            Some(inventory("CZ2", vec![])),
+        ))
+        .await
+        .unwrap();
+    // A placeholder serial must never match an import row carrying the same placeholder.
+    store
+        .ingest(record(
+            "a3",
+            1,
+            "junk",
+            1_000,
+            "h3",
+            Some(inventory("To be filled by O.E.M.", vec![])),
+        ))
+        .await
+        .unwrap();
+    let csv = "serial,asset_tag,warranty_end,supplier\n\
+               cz2,,2026-12-01,Acme\n\
+               ,A-100,2030-01-31,Acme\n\
+               To be filled by O.E.M.,,2027-01-01,Acme\n\
+               NOPE,,2027-01-01,Acme\n";
+    let (rows, errors, _) = assets::parse(csv.as_bytes());
+    assert!(errors.is_empty());
+    let outcome = store
+        .import_assets(AssetImport {
+            file_name: "purchases.csv".into(),
+            rows,
+        })
+        .await
+        .unwrap();
+    assert_eq!((outcome.matched, outcome.updated), (2, 2));
+    let unmatched: Vec<u64> = outcome.unmatched.iter().map(|u| u.line).collect();
+    assert_eq!(unmatched, vec![4, 5]);
+
+    let web = store
+        .find_ci("web1".into())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let asset = web.asset.unwrap();
+    assert_eq!(
+        (asset.location.as_str(), asset.warranty_end.as_str()),
+        ("Rack 4", "2030-01-31"),
+        "the import adds to the host's own asset data"
+    );
+    assert!(
+        web.history
+            .iter()
+            .any(|h| h.summary == "asset data from import purchases.csv: warranty_end, supplier")
+    );
+    let db = store.find_ci("db1".into()).await.unwrap().unwrap().unwrap();
+    assert_eq!(db.asset.unwrap().warranty_end, "2026-12-01");
+
+    let all = store.warranties(None).await.unwrap();
+    assert_eq!(
+        all.iter().map(|w| w.ci_name.as_str()).collect::<Vec<_>>(),
+        vec!["db1", "web1"]
+    );
+    let soon = store.warranties(Some("2027-01-01".into())).await.unwrap();
+    assert_eq!(soon.len(), 1);
+    assert_eq!(soon[0].serial, "CZ2");
+    // Importing the same file again changes nothing and records nothing.
+    let (rows, _, _) = assets::parse(csv.as_bytes());
+    let again = store
+        .import_assets(AssetImport {
+            file_name: "purchases.csv".into(),
+            rows,
+        })
+        .await
+        .unwrap();
+    assert_eq!((again.matched, again.updated), (2, 0));
+    store.close();
+}
