@@ -25,6 +25,34 @@ pub struct Config {
     /// Seconds to wait for the collector to answer one report before counting it as failed.
     pub request_timeout_secs: u32,
     pub metrics: MetricsConfig,
+    pub inventory: InventoryConfig,
+}
+
+/// Hardware, software and asset inventory.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InventoryConfig {
+    /// Send inventory at all.
+    pub enabled: bool,
+    /// Seconds between inventories (also taken at agent start). Unchanged inventories are sent
+    /// as a small marker, not in full.
+    pub interval_secs: u32,
+    /// The host's asset file (asset tag, owner, location, warranty, ...), read under `root`.
+    /// Missing is fine.
+    pub asset_file: PathBuf,
+}
+
+/// Where the host's asset file is by default.
+pub const DEFAULT_ASSET_FILE: &str = "/etc/steward/asset.toml";
+
+impl Default for InventoryConfig {
+    fn default() -> Self {
+        InventoryConfig {
+            enabled: true,
+            interval_secs: 6 * 3600,
+            asset_file: PathBuf::from(DEFAULT_ASSET_FILE),
+        }
+    }
 }
 
 impl Default for Config {
@@ -36,6 +64,7 @@ impl Default for Config {
             log_level: LogLevel::Info,
             request_timeout_secs: 30,
             metrics: MetricsConfig::default(),
+            inventory: InventoryConfig::default(),
         }
     }
 }
@@ -185,6 +214,9 @@ impl Config {
         }
         if config.request_timeout_secs == 0 {
             return Err("request_timeout_secs: must be at least 1".into());
+        }
+        if config.inventory.interval_secs < 60 {
+            return Err("inventory.interval_secs: must be at least 60".into());
         }
         Ok(config)
     }

@@ -62,6 +62,21 @@ enum Command {
         #[arg(long)]
         root: Option<PathBuf>,
     },
+    /// Take this host's inventory (hardware, software, asset file) and print it, without
+    /// sending.
+    Inventory {
+        /// One JSON object: `hardware`, `software`, `asset`, `sources`.
+        #[arg(long)]
+        json: bool,
+        /// Postcard bytes on stdout (how the running agent takes inventory in a child process).
+        #[arg(long, hide = true, conflicts_with = "json")]
+        postcard: bool,
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// The host's asset file (default from the config, else /etc/steward/asset.toml).
+        #[arg(long)]
+        asset_file: Option<PathBuf>,
+    },
     /// Show whether this agent is enrolled, and with which collector.
     Status {
         #[arg(long)]
@@ -143,6 +158,16 @@ fn apply_overrides(mut config: Config, command: &Command) -> Result<Config, Stri
                 config.root = root.clone();
             }
         }
+        Command::Inventory {
+            root, asset_file, ..
+        } => {
+            if let Some(root) = root {
+                config.root = root.clone();
+            }
+            if let Some(file) = asset_file {
+                config.inventory.asset_file = file.clone();
+            }
+        }
     }
     Ok(config)
 }
@@ -178,6 +203,19 @@ async fn execute(command: Command, config: Config) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 print!("{}", steward_agent::run::human_summary(&report));
+            }
+            Ok(())
+        }
+        Command::Inventory { json, postcard, .. } => {
+            let inventory =
+                steward_agent::inventory::collect(&config.root, &config.inventory.asset_file);
+            if postcard {
+                let bytes = postcard::to_stdvec(&inventory)?;
+                std::io::Write::write_all(&mut std::io::stdout().lock(), &bytes)?;
+            } else if json {
+                println!("{}", serde_json::to_string_pretty(&inventory)?);
+            } else {
+                print!("{}", steward_agent::inventory::human_summary(&inventory));
             }
             Ok(())
         }

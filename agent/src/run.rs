@@ -9,6 +9,7 @@ use tokio::time::MissedTickBehavior;
 use tracing::{error, info, warn};
 
 use crate::config::Config;
+use crate::inventory::schedule::Schedule;
 use crate::metrics::{Sampler, unix_ms};
 use crate::state::{Sequencer, StateDir};
 use crate::transport::{SendError, Transport};
@@ -51,16 +52,28 @@ pub async fn run(
         "agent started"
     );
 
+    let mut inventory = Schedule::new(config, state.clone());
     if once {
         let report = collect_once(config).await?;
+        let host = report.host.clone();
         let seq = sequencer.next_seq()?;
-        return match send(&transport, &agent_id, seq, report).await {
-            Ok(ack) => {
-                info!(seq = ack.seq, status = ack.status, "report acknowledged");
-                Ok(())
-            }
-            Err(error) => Err(error.into()),
-        };
+        let ack = send(&transport, &agent_id, seq, v1::Payload::Metrics(report)).await?;
+        info!(seq = ack.seq, status = ack.status, "report acknowledged");
+        if inventory.due() {
+            let taken = inventory.take(config, &host).await;
+            let seq = sequencer.next_seq()?;
+            let result = send(
+                &transport,
+                &agent_id,
+                seq,
+                v1::Payload::Inventory(taken.report),
+            )
+            .await;
+            inventory.record(taken.hash, &result);
+            let ack = result?;
+            info!(seq = ack.seq, status = ack.status, "inventory acknowledged");
+        }
+        return Ok(());
     }
 
     let mut sampler = Sampler::new(config.metrics.clone(), config.interval_secs)?;
@@ -87,7 +100,20 @@ pub async fn run(
             metrics: sampler.sample(),
         };
         let seq = sequencer.next_seq()?;
-        health.record(send(&transport, &agent_id, seq, report).await);
+        health.record(send(&transport, &agent_id, seq, v1::Payload::Metrics(report)).await);
+        if inventory.due() {
+            let taken = inventory.take(config, &host).await;
+            let seq = sequencer.next_seq()?;
+            let result = send(
+                &transport,
+                &agent_id,
+                seq,
+                v1::Payload::Inventory(taken.report),
+            )
+            .await;
+            inventory.record(taken.hash, &result);
+            health.record(result);
+        }
     }
 }
 
@@ -95,13 +121,13 @@ async fn send(
     transport: &Transport,
     agent_id: &str,
     seq: u64,
-    report: MetricsReport,
+    payload: v1::Payload,
 ) -> Result<crate::transport::Ack, SendError> {
     let envelope = v1::Envelope {
         agent_id: agent_id.to_string(),
         seq,
         sent_at_ms: unix_ms(SystemTime::now()),
-        payload: v1::Payload::Metrics(report),
+        payload,
     };
     let body = steward_shared::encode_v1(&envelope).map_err(|e| SendError::Rejected {
         status: 0,
@@ -333,7 +359,8 @@ mod tests {
         assert_eq!(
             health.transition(Ok(crate::transport::Ack {
                 seq: 1,
-                status: "stored".into()
+                status: "stored".into(),
+                send_full_inventory: false,
             })),
             None
         );
@@ -356,6 +383,7 @@ mod tests {
         let ok = Ok(crate::transport::Ack {
             seq: 9,
             status: "stored".into(),
+            send_full_inventory: false,
         });
         assert_eq!(
             health.transition(ok),

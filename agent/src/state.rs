@@ -12,6 +12,8 @@ const KEY_FILE: &str = "agent.key";
 const CERT_FILE: &str = "agent.crt";
 const CA_FILE: &str = "collector-ca.crt";
 const SEQ_FILE: &str = "seq";
+/// Content hash of the last inventory the collector acknowledged in full.
+const INVENTORY_HASH_FILE: &str = "inventory.sha256";
 /// Sequence numbers are reserved on disk in blocks, so a restart never reuses one and the agent
 /// writes the counter once per block instead of once per report.
 const SEQ_BLOCK: u64 = 1000;
@@ -106,6 +108,28 @@ impl StateDir {
             cert_pem: read(CERT_FILE)?,
             ca_pem,
         })
+    }
+
+    /// The content hash of the last inventory the collector acknowledged, if any.
+    pub fn inventory_hash(&self) -> Option<String> {
+        let text = std::fs::read_to_string(self.path.join(INVENTORY_HASH_FILE)).ok()?;
+        let hash = text.trim();
+        (hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit())).then(|| hash.to_string())
+    }
+
+    /// Records (or with `None` forgets) the last acknowledged inventory's hash.
+    pub fn set_inventory_hash(&self, hash: Option<&str>) -> Result<()> {
+        let path = self.path.join(INVENTORY_HASH_FILE);
+        match hash {
+            Some(hash) => write_atomic(&path, format!("{hash}\n").as_bytes(), false),
+            None => match std::fs::remove_file(&path) {
+                Ok(()) => Ok(()),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(error) => {
+                    Err(error).with_context(|| format!("cannot remove {}", path.display()))
+                }
+            },
+        }
     }
 
     /// Reserves the next block of sequence numbers. A block starts no lower than the current

@@ -14,6 +14,10 @@ pub struct Ack {
     pub seq: u64,
     /// `stored`, or `duplicate` when this (agent, seq) was already stored.
     pub status: String,
+    /// The collector does not have the inventory an "unchanged" marker referred to: send the
+    /// full inventory.
+    #[serde(default)]
+    pub send_full_inventory: bool,
 }
 
 /// Why a report was not acknowledged. The caller decides what to retry by the variant.

@@ -68,11 +68,12 @@ async fn post(client: &reqwest::Client, collector: &Collector, body: Vec<u8>) ->
 #[tokio::test]
 async fn malformed_reports_are_refused_and_the_collector_keeps_serving() {
     let mut collector = Collector::start();
-    // A small body limit, so the oversized body fits in the socket buffers and the client reads
-    // the 413 instead of a broken pipe when the collector closes early.
-    collector.reconfigure(&[("max_report_bytes = 1048576", "max_report_bytes = 8192")]);
     let state = collector.enroll_agent("agent");
     assert!(agent_once(&state).status.success());
+    // A small body limit, so the oversized body fits in the socket buffers and the client reads
+    // the 413 instead of a broken pipe when the collector closes early. (Set after the agent's
+    // first run: its full inventory is larger than this.)
+    collector.reconfigure(&[("max_report_bytes = 1048576", "max_report_bytes = 8192")]);
     let (client, agent_id) = agent_client(&state);
 
     let good = envelope(&agent_id, 1_000_000);

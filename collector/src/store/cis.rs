@@ -85,6 +85,7 @@ pub struct CiDetail {
     pub agents: Vec<String>,
     /// The latest report's metrics (`Metrics` of its protocol version), if any.
     pub metrics: Option<serde_json::Value>,
+    /// Metrics reports kept in history.
     pub reports_stored: i64,
     pub inventory: Option<CiInventory>,
     pub asset: Option<AssetInfo>,
@@ -382,10 +383,11 @@ fn ci_detail(conn: &Connection, id: i64) -> Result<Option<CiDetail>, StoreError>
     let agents = stmt
         .query_map([id], |r| r.get(0))?
         .collect::<Result<Vec<String>, _>>()?;
-    let reports_stored =
-        conn.query_row("SELECT COUNT(*) FROM reports WHERE ci_id = ?1", [id], |r| {
-            r.get(0)
-        })?;
+    let reports_stored = conn.query_row(
+        "SELECT COUNT(*) FROM reports WHERE ci_id = ?1 AND kind = 0",
+        [id],
+        |r| r.get(0),
+    )?;
     let (inventory, asset, history) = super::inventory::ci_inventory(conn, id)?;
     Ok(Some(CiDetail {
         ci,

@@ -224,7 +224,13 @@ pub(super) fn store_in_tx(
     replace_software(conn, ci_id, now, previous.as_ref(), inventory)?;
     update_hardware(conn, ci_id, now, previous.as_ref(), inventory)?;
     if let Some(asset) = &inventory.asset {
-        apply_asset(conn, ci_id, now, asset, "agent")?;
+        // Only what changed in the host's file since its last inventory: an unchanged file
+        // must not undo newer data from an import.
+        let before = previous
+            .as_ref()
+            .and_then(|p| p.asset.clone())
+            .unwrap_or_default();
+        apply_asset(conn, ci_id, now, &changed_fields(&before, asset), "agent")?;
     }
     Ok(false)
 }
@@ -451,6 +457,27 @@ pub fn asset_fields(asset: &AssetInfo) -> [(&'static str, &str); 8] {
         ("supplier", &asset.supplier),
         ("support_contract", &asset.support_contract),
     ]
+}
+
+/// `after` with the fields equal to `before` blanked (blank fields are not applied).
+fn changed_fields(before: &AssetInfo, after: &AssetInfo) -> AssetInfo {
+    let pick = |old: &String, new: &String| {
+        if old == new {
+            String::new()
+        } else {
+            new.clone()
+        }
+    };
+    AssetInfo {
+        asset_tag: pick(&before.asset_tag, &after.asset_tag),
+        owner: pick(&before.owner, &after.owner),
+        location: pick(&before.location, &after.location),
+        cost_centre: pick(&before.cost_centre, &after.cost_centre),
+        purchase_date: pick(&before.purchase_date, &after.purchase_date),
+        warranty_end: pick(&before.warranty_end, &after.warranty_end),
+        supplier: pick(&before.supplier, &after.supplier),
+        support_contract: pick(&before.support_contract, &after.support_contract),
+    }
 }
 
 fn read_asset(conn: &Connection, ci_id: i64) -> Result<Option<AssetInfo>, StoreError> {

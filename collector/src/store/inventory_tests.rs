@@ -346,3 +346,86 @@ async fn asset_file_data_and_imports_match_by_serial_or_tag_and_are_recorded() {
     assert_eq!((again.matched, again.updated), (2, 0));
     store.close();
 }
+
+#[tokio::test]
+async fn the_host_asset_file_overrides_an_import_only_where_the_file_changed() {
+    let (_dir, store) = open();
+    enroll(&store, "a1", "m-web1", "web1").await;
+    let with_asset = |owner: &str, seq_hash: &str| {
+        let mut inv = inventory("CZ1", vec![package("curl", seq_hash, "dpkg")]);
+        inv.asset = Some(AssetInfo {
+            owner: owner.into(),
+            warranty_end: "2028-01-01".into(),
+            ..Default::default()
+        });
+        inv
+    };
+    store
+        .ingest(record(
+            "a1",
+            1,
+            "web1",
+            1_000,
+            "h1",
+            Some(with_asset("ann", "1")),
+        ))
+        .await
+        .unwrap();
+    let (rows, _, _) = assets::parse(b"serial,warranty_end\nCZ1,2027-06-30\n");
+    store
+        .import_assets(AssetImport {
+            file_name: "p.csv".into(),
+            rows,
+        })
+        .await
+        .unwrap();
+    // New software, same asset file: the imported warranty stays.
+    store
+        .ingest(record(
+            "a1",
+            2,
+            "web1",
+            2_000,
+            "h2",
+            Some(with_asset("ann", "2")),
+        ))
+        .await
+        .unwrap();
+    let asset = store
+        .find_ci("web1".into())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+        .asset
+        .unwrap();
+    assert_eq!(
+        (asset.owner.as_str(), asset.warranty_end.as_str()),
+        ("ann", "2027-06-30")
+    );
+    // The host's owner changed: that field follows the host.
+    store
+        .ingest(record(
+            "a1",
+            3,
+            "web1",
+            3_000,
+            "h3",
+            Some(with_asset("bob", "3")),
+        ))
+        .await
+        .unwrap();
+    let asset = store
+        .find_ci("web1".into())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+        .asset
+        .unwrap();
+    assert_eq!(
+        (asset.owner.as_str(), asset.warranty_end.as_str()),
+        ("bob", "2027-06-30")
+    );
+    store.close();
+}
