@@ -44,7 +44,10 @@ pub fn normalize_fingerprint(text: &str) -> Option<String> {
         .then(|| format!("sha256:{}", hex.to_ascii_lowercase()))
 }
 
-/// Resolves on Ctrl-C or SIGTERM (what a service manager sends), whichever comes first.
+/// Resolves when the agent is asked to stop, whichever request comes first: on Unix Ctrl-C or
+/// SIGTERM (what a service manager sends); on Windows Ctrl-C, the console window closing, or the
+/// system shutting down. A stop from the Windows service control manager arrives through the
+/// service's control handler instead, which belongs to the service install (issue 10).
 pub async fn shutdown_signal() {
     #[cfg(unix)]
     {
@@ -53,6 +56,18 @@ pub async fn shutdown_signal() {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    #[cfg(windows)]
+    {
+        use tokio::signal::windows::{ctrl_close, ctrl_shutdown};
+        if let (Ok(mut close), Ok(mut shutdown)) = (ctrl_close(), ctrl_shutdown()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = close.recv() => {}
+                _ = shutdown.recv() => {}
             }
             return;
         }

@@ -1,5 +1,9 @@
 //! The agent's state directory: its private key, its certificate, the pinned collector CA, who
 //! it is and where its collector is, and the sequence counter. Files holding secrets are 0600.
+//!
+//! On Windows there are no mode bits to set: who may read the state directory is its ACL, which
+//! is for the service install to set when it creates the directory (issue 10). The agent does not
+//! change ACLs itself, so files there inherit the directory's.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -185,6 +189,8 @@ impl Sequencer {
     }
 }
 
+/// Creates the state directory; on Unix it is made 0700. On Windows its ACL is the service
+/// install's (see the module documentation).
 fn create_private_dir(path: &Path) -> Result<()> {
     std::fs::create_dir_all(path).with_context(|| format!("cannot create {}", path.display()))?;
     #[cfg(unix)]
@@ -219,6 +225,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(if private { 0o600 } else { 0o644 });
     }
+    // Windows: the file inherits the state directory's ACL (see the module documentation).
     #[cfg(not(unix))]
     let _ = private;
     let mut file = options
@@ -228,6 +235,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<()> {
         .and_then(|()| file.sync_all())
         .with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))?;
+    // Windows: std cannot open a directory to sync it, so the rename is as durable as NTFS's
+    // metadata journal makes it.
     #[cfg(unix)]
     if let Some(dir) = path.parent() {
         let dir = if dir.as_os_str().is_empty() {

@@ -206,8 +206,13 @@ fn steward_once(
         "\"$0\" inventory --json || exit 1; i=1; while [ $i -lt {STEWARD_BATCH} ]; do \"$0\" inventory --json > /dev/null || exit 1; i=$((i+1)); done"
     );
     let args = vec!["-c".to_string(), script, agent.display().to_string()];
-    let (cpu_ms, peak_rss_kb, stdout) =
-        timed(time, Path::new("/bin/sh"), &args, dir, &format!("steward-{run}"))?;
+    let (cpu_ms, peak_rss_kb, stdout) = timed(
+        time,
+        Path::new("/bin/sh"),
+        &args,
+        dir,
+        &format!("steward-{run}"),
+    )?;
     let cpu_ms = cpu_ms / f64::from(STEWARD_BATCH);
     let json: serde_json::Value =
         serde_json::from_str(&stdout).context("steward-agent inventory --json is not JSON")?;

@@ -1,15 +1,27 @@
 //! Block device I/O from `/proc/diskstats`, whole devices only (those listed in `/sys/block`):
 //! partitions would count the same bytes twice.
+//!
+//! Windows reports no disk I/O. sysinfo gives only bytes read and written per volume there, and
+//! a [`DiskRates`](steward_shared::v1::DiskRates) also holds operations per second and busy
+//! time, which would take performance counters (PDH) or `IOCTL_DISK_PERFORMANCE`: an empty list
+//! is honest where zeros would not be.
 
+#[cfg(unix)]
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
-use steward_shared::v1::{DiskIo, DiskRates};
+use steward_shared::v1::DiskIo;
+#[cfg(unix)]
+use steward_shared::v1::DiskRates;
 
+#[cfg(unix)]
 use super::rate;
-use crate::config::{MetricsConfig, matches_any};
+use crate::config::MetricsConfig;
+#[cfg(unix)]
+use crate::config::matches_any;
 
 /// `/proc/diskstats` counts in 512-byte sectors whatever the device's sector size.
+#[cfg(unix)]
 const SECTOR_BYTES: u64 = 512;
 
 /// Cumulative counters of one device.
@@ -43,12 +55,14 @@ pub fn parse_diskstats(text: &str) -> Vec<(String, DiskCounters)> {
         .collect()
 }
 
+#[cfg(unix)]
 #[derive(Debug, Default)]
 pub(super) struct DiskSampler {
     previous: HashMap<String, DiskCounters>,
     previous_at: Option<Instant>,
 }
 
+#[cfg(unix)]
 impl DiskSampler {
     pub(super) fn sample(&mut self, config: &MetricsConfig, now: Instant) -> Vec<DiskIo> {
         let Ok(text) = std::fs::read_to_string("/proc/diskstats") else {
@@ -89,6 +103,20 @@ impl DiskSampler {
     }
 }
 
+/// Windows: no disk I/O (see the module documentation). Braces, not a unit struct, so the
+/// sampler is built with `default()` on every platform.
+#[cfg(windows)]
+#[derive(Debug, Default)]
+pub(super) struct DiskSampler {}
+
+#[cfg(windows)]
+impl DiskSampler {
+    pub(super) fn sample(&mut self, _config: &MetricsConfig, _now: Instant) -> Vec<DiskIo> {
+        Vec::new()
+    }
+}
+
+#[cfg(unix)]
 fn disk_rates(before: &DiskCounters, now: &DiskCounters, seconds: f64) -> Option<DiskRates> {
     let busy_ms = rate(before.io_ms, now.io_ms, seconds)?;
     Some(DiskRates {
@@ -114,6 +142,7 @@ mod tests {
    7       0 loop0 5 0 10 0 0 0 0 0 0 0 0 0 0 0 0
 garbage line
 ";
+    #[cfg(unix)]
     const AFTER: &str = "\
    8       0 sda 1100 10 100480 500 2200 20 201120 900 0 1700 1400 0 0 0 0
  259       0 nvme0n1 50 0 4000 10 60 0 8000 20 0 25 30
@@ -136,6 +165,7 @@ garbage line
         );
     }
 
+    #[cfg(unix)]
     #[test]
     fn rates_over_two_seconds() {
         let before = parse_diskstats(BEFORE)[0].1;
@@ -148,6 +178,7 @@ garbage line
         assert_eq!(rates.busy_pct, 25.0);
     }
 
+    #[cfg(unix)]
     #[test]
     fn a_counter_going_backwards_gives_no_rate_not_a_spike() {
         let before = parse_diskstats(AFTER)[0].1;

@@ -4,9 +4,19 @@
 //! mounted several times (bind mounts) is reported once, at its shortest mount point. A
 //! `statvfs` on a network filesystem runs on a helper thread with a timeout, so a hung NFS server
 //! cannot stall the agent; a mount whose call is still stuck is skipped until it returns.
+//!
+//! On Windows the mounts are the volumes sysinfo lists (fixed and removable drives, at a drive
+//! letter or a folder; network drives are not listed, so no call waits on a server) with sizes
+//! from `GetDiskFreeSpaceExW`. The device is the volume serial number as `vol` prints it
+//! (`1A2B-3C4D`), so a volume mounted at a letter and a folder is reported once, like a bind
+//! mount. Windows filesystems have no inode counts: those are 0.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+#[cfg(unix)]
+use std::collections::HashSet;
+#[cfg(unix)]
 use std::sync::mpsc;
+#[cfg(unix)]
 use std::time::Duration;
 
 use steward_shared::v1::Filesystem;
@@ -14,6 +24,7 @@ use steward_shared::v1::Filesystem;
 use crate::config::{MetricsConfig, matches_any};
 
 /// Filesystem types served over the network; their `statvfs` may hang.
+#[cfg(unix)]
 const NETWORK_FS_TYPES: &[&str] = &[
     "nfs",
     "nfs4",
@@ -106,6 +117,7 @@ pub fn select(entries: Vec<MountEntry>, config: &MetricsConfig) -> Vec<MountEntr
         .collect()
 }
 
+#[cfg(unix)]
 #[derive(Debug)]
 pub(super) struct FilesystemSampler {
     network_timeout: Duration,
@@ -115,6 +127,7 @@ pub(super) struct FilesystemSampler {
     stuck_rx: mpsc::Receiver<String>,
 }
 
+#[cfg(unix)]
 impl FilesystemSampler {
     pub(super) fn new(network_timeout_secs: u32) -> FilesystemSampler {
         let (stuck_tx, stuck_rx) = mpsc::channel();
@@ -180,6 +193,7 @@ impl FilesystemSampler {
     }
 }
 
+#[cfg(unix)]
 fn to_filesystem(entry: MountEntry, stat: &rustix::fs::StatVfs) -> Filesystem {
     let block = if stat.f_frsize > 0 {
         stat.f_frsize
@@ -200,6 +214,74 @@ fn to_filesystem(entry: MountEntry, stat: &rustix::fs::StatVfs) -> Filesystem {
         inodes_free: stat.f_ffree,
         read_only: entry.read_only,
     }
+}
+
+#[cfg(windows)]
+#[derive(Debug)]
+pub(super) struct FilesystemSampler {
+    /// Created on first use, then refreshed (volumes and sizes only) each cycle.
+    disks: Option<sysinfo::Disks>,
+}
+
+#[cfg(windows)]
+impl FilesystemSampler {
+    /// The timeout is for network filesystems, which are not listed on Windows.
+    pub(super) fn new(_network_timeout_secs: u32) -> FilesystemSampler {
+        FilesystemSampler { disks: None }
+    }
+
+    pub(super) fn sample(&mut self, config: &MetricsConfig) -> Vec<Filesystem> {
+        use sysinfo::{DiskRefreshKind, Disks};
+        let sizes_only = DiskRefreshKind::nothing().with_storage();
+        let disks = match &mut self.disks {
+            Some(disks) => {
+                disks.refresh_specifics(true, sizes_only);
+                disks
+            }
+            None => match Disks::new_with_refreshed_list_specifics(sizes_only) {
+                Ok(disks) => self.disks.insert(disks),
+                Err(_) => return Vec::new(),
+            },
+        };
+        let mut sizes: HashMap<String, (u64, u64)> = HashMap::new();
+        let entries = disks
+            .iter()
+            .map(|disk| {
+                let mount = disk.mount_point().to_string_lossy().into_owned();
+                sizes.insert(mount.clone(), (disk.total_space(), disk.available_space()));
+                MountEntry {
+                    device: disk.id().map_or_else(|| mount.clone(), volume_serial),
+                    fs_type: disk.file_system().to_string_lossy().into_owned(),
+                    read_only: disk.is_read_only(),
+                    mount,
+                }
+            })
+            .collect();
+        select(entries, config)
+            .into_iter()
+            .map(|entry| {
+                let (total, available) = sizes.get(&entry.mount).copied().unwrap_or_default();
+                Filesystem {
+                    mount: entry.mount,
+                    device: entry.device,
+                    fs_type: entry.fs_type,
+                    total_bytes: total,
+                    used_bytes: total.saturating_sub(available),
+                    available_bytes: available,
+                    inodes_total: 0,
+                    inodes_used: 0,
+                    inodes_free: 0,
+                    read_only: entry.read_only,
+                }
+            })
+            .collect()
+    }
+}
+
+/// A volume serial number as `vol` and `dir` print it: `1A2B-3C4D`.
+#[cfg(windows)]
+fn volume_serial(serial: u64) -> String {
+    format!("{:04X}-{:04X}", serial >> 16, serial & 0xffff)
 }
 
 #[cfg(test)]
@@ -248,6 +330,7 @@ nas:/export /mnt/nas nfs4 rw,relatime,vers=4.2 0 0
         assert!(!selected.iter().any(|e| e.mount == "/boot"));
     }
 
+    #[cfg(unix)]
     #[test]
     fn the_live_root_filesystem_has_sizes() {
         let mut sampler = FilesystemSampler::new(2);

@@ -6,9 +6,16 @@
 //! (a netlink dump, sysinfo's ten files per interface, three more of ours), so they are re-read
 //! every [`ADDRESS_REFRESH`] or as soon as an interface appears that the cache does not know.
 //! Link state is read every cycle: a link going down must show at once.
+//!
+//! On Windows everything comes from sysinfo's interface table (`GetIfTable2`, addresses from
+//! `GetAdaptersAddresses`), refreshed each cycle. It lists only connected hardware interfaces, so
+//! an unplugged link leaves the report rather than showing as down, and it has no drop counters:
+//! the drop rates read 0 there.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+#[cfg(unix)]
+use std::time::Duration;
+use std::time::Instant;
 
 use steward_shared::v1::{NetInterface, NetRates};
 
@@ -59,19 +66,23 @@ pub fn parse_net_dev(text: &str) -> Vec<(String, NetCounters)> {
 }
 
 /// How long interface addresses are cached.
+#[cfg(unix)]
 pub const ADDRESS_REFRESH: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Default)]
 pub(super) struct NetworkSampler {
     previous: HashMap<String, NetCounters>,
     previous_at: Option<Instant>,
-    /// Created on first use: only addresses are taken from it.
+    /// Created on first use. On Unix only addresses are taken from it; on Windows everything.
     networks: Option<sysinfo::Networks>,
+    #[cfg(unix)]
     attributes: HashMap<String, Attributes>,
+    #[cfg(unix)]
     attributes_at: Option<Instant>,
 }
 
 /// What is cached per interface between refreshes.
+#[cfg(unix)]
 #[derive(Debug, Clone, Default)]
 struct Attributes {
     mac: String,
@@ -80,6 +91,7 @@ struct Attributes {
     mtu: Option<u32>,
 }
 
+#[cfg(unix)]
 impl NetworkSampler {
     pub(super) fn sample(&mut self, config: &MetricsConfig, now: Instant) -> Vec<NetInterface> {
         let Ok(text) = std::fs::read_to_string("/proc/net/dev") else {
@@ -173,11 +185,79 @@ impl NetworkSampler {
     }
 }
 
+#[cfg(windows)]
+impl NetworkSampler {
+    pub(super) fn sample(&mut self, config: &MetricsConfig, now: Instant) -> Vec<NetInterface> {
+        let networks = match &mut self.networks {
+            Some(networks) => {
+                networks.refresh(true);
+                networks
+            }
+            None => match sysinfo::Networks::new_with_refreshed_list() {
+                Ok(networks) => self.networks.insert(networks),
+                Err(_) => return Vec::new(),
+            },
+        };
+        let seconds = self
+            .previous_at
+            .map(|t| now.duration_since(t).as_secs_f64())
+            .unwrap_or(0.0);
+        let mut counters = HashMap::new();
+        let mut out: Vec<NetInterface> = networks
+            .iter()
+            .map(|(name, data)| (name.to_string_lossy().into_owned(), data))
+            .filter(|(name, _)| !matches_any(&config.exclude_interfaces, name))
+            .map(|(name, data)| {
+                let current = NetCounters {
+                    rx_bytes: data.total_received(),
+                    rx_packets: data.total_packets_received(),
+                    rx_errors: data.total_errors_on_received(),
+                    tx_bytes: data.total_transmitted(),
+                    tx_packets: data.total_packets_transmitted(),
+                    tx_errors: data.total_errors_on_transmitted(),
+                    // Not in sysinfo's table (see the module documentation).
+                    rx_drops: 0,
+                    tx_drops: 0,
+                };
+                let mac = data.mac_address();
+                let interface = NetInterface {
+                    mac: if mac.is_unspecified() {
+                        String::new()
+                    } else {
+                        mac.to_string()
+                    },
+                    addresses: data.ip_networks().iter().map(|n| n.to_string()).collect(),
+                    link_up: parse_operstate(&data.operational_state().to_string()),
+                    speed_mbps: data
+                        .transmit_link_speed()
+                        .and_then(|bps| u32::try_from(bps / 1_000_000).ok())
+                        .filter(|mbps| *mbps > 0),
+                    mtu: u32::try_from(data.mtu()).ok().filter(|mtu| *mtu > 0),
+                    rates: self
+                        .previous
+                        .get(&name)
+                        .and_then(|before| net_rates(before, &current, seconds)),
+                    name: name.clone(),
+                };
+                counters.insert(name, current);
+                interface
+            })
+            .collect();
+        // sysinfo keeps interfaces in a hash map: report them in a stable order.
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        self.previous = counters;
+        self.previous_at = Some(now);
+        out
+    }
+}
+
+#[cfg(unix)]
 fn read_sys(interface: &str, file: &str) -> Option<String> {
     std::fs::read_to_string(format!("/sys/class/net/{interface}/{file}")).ok()
 }
 
-/// `up` and `down` are definite; `unknown`, `dormant`, `testing` and the rest are not.
+/// `up` and `down` are definite; `unknown`, `dormant`, `testing` and the rest are not. Linux's
+/// `operstate` words; sysinfo prints Windows' operational states with the same words.
 fn parse_operstate(text: &str) -> Option<bool> {
     match text.trim() {
         "up" => Some(true),

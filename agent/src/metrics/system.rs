@@ -1,4 +1,6 @@
 //! CPU, load, memory and uptime through sysinfo, refreshing only CPU usage and memory.
+//!
+//! Windows has no load average (sysinfo says it is unsupported there): the load fields are 0.
 
 use sysinfo::{CpuRefreshKind, MemoryRefreshKind, RefreshKind, System};
 

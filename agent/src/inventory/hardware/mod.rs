@@ -5,6 +5,9 @@
 //!
 //! `/proc/cpuinfo` is read once and shared by `cpu`, `virtualization` and `board`; the DMI values
 //! feed `virtualization` too.
+//!
+//! A live Windows host has none of these files: there [`collect`] reports what sysinfo gives
+//! instead ([`windows`]). Any other root is read as a Linux tree on every platform.
 
 pub mod board;
 pub mod cpu;
@@ -16,6 +19,7 @@ pub mod nics;
 pub mod os;
 pub mod smbios;
 pub mod virt;
+pub mod windows;
 
 use std::path::Path;
 
@@ -38,6 +42,10 @@ pub const PARTS: [&str; 8] = [
 /// Reads the hardware under `root` ("/" on a real host): one [`SourceStatus`] per part, in
 /// [`PARTS`] order.
 pub fn collect(root: &Path) -> (Hardware, Vec<SourceStatus>) {
+    #[cfg(windows)]
+    if root == Path::new("/") {
+        return windows::collect_live();
+    }
     let root = Root::new(root);
     let cpuinfo = root.read_text(cpu::CPUINFO, cpu::CPUINFO_CAP);
     let cpuinfo_text = cpuinfo.as_deref().unwrap_or("");
