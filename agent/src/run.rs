@@ -54,25 +54,25 @@ pub async fn run(
 
     let mut inventory = Schedule::new(config, state.clone());
     if once {
+        // Inventory first: a new agent's first report then carries the hardware identity the
+        // collector identifies its CI by (after an OS reinstall, the same CI).
+        if inventory.due() {
+            let host = crate::host::identity(&config.root);
+            let ack = send_inventory(
+                &mut inventory,
+                config,
+                &host,
+                &transport,
+                &agent_id,
+                sequencer.next_seq()?,
+            )
+            .await?;
+            info!(seq = ack.seq, status = ack.status, "inventory acknowledged");
+        }
         let report = collect_once(config).await?;
-        let host = report.host.clone();
         let seq = sequencer.next_seq()?;
         let ack = send(&transport, &agent_id, seq, v1::Payload::Metrics(report)).await?;
         info!(seq = ack.seq, status = ack.status, "report acknowledged");
-        if inventory.due() {
-            let taken = inventory.take(config, &host).await;
-            let seq = sequencer.next_seq()?;
-            let result = send(
-                &transport,
-                &agent_id,
-                seq,
-                v1::Payload::Inventory(taken.report),
-            )
-            .await;
-            inventory.record(taken.hash, &result);
-            let ack = result?;
-            info!(seq = ack.seq, status = ack.status, "inventory acknowledged");
-        }
         return Ok(());
     }
 
@@ -95,26 +95,47 @@ pub async fn run(
             host = crate::host::identity(&config.root);
             host_read_at = Instant::now();
         }
+        // Inventory before metrics, so a new agent's first report identifies its hardware.
+        if inventory.due() {
+            let result = send_inventory(
+                &mut inventory,
+                config,
+                &host,
+                &transport,
+                &agent_id,
+                sequencer.next_seq()?,
+            )
+            .await;
+            health.record(result);
+        }
         let report = MetricsReport {
             host: host.clone(),
             metrics: sampler.sample(),
         };
         let seq = sequencer.next_seq()?;
         health.record(send(&transport, &agent_id, seq, v1::Payload::Metrics(report)).await);
-        if inventory.due() {
-            let taken = inventory.take(config, &host).await;
-            let seq = sequencer.next_seq()?;
-            let result = send(
-                &transport,
-                &agent_id,
-                seq,
-                v1::Payload::Inventory(taken.report),
-            )
-            .await;
-            inventory.record(taken.hash, &result);
-            health.record(result);
-        }
     }
+}
+
+/// Takes the inventory, sends it (in full or as the unchanged marker) and schedules the next.
+async fn send_inventory(
+    schedule: &mut Schedule,
+    config: &Config,
+    host: &HostIdentity,
+    transport: &Transport,
+    agent_id: &str,
+    seq: u64,
+) -> Result<crate::transport::Ack, SendError> {
+    let taken = schedule.take(config, host).await;
+    let result = send(
+        transport,
+        agent_id,
+        seq,
+        v1::Payload::Inventory(taken.report),
+    )
+    .await;
+    schedule.record(taken.hash, &result);
+    result
 }
 
 async fn send(

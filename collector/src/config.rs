@@ -25,6 +25,8 @@ pub struct Config {
     pub ingest: IngestConfig,
     #[serde(default)]
     pub store: StoreConfig,
+    #[serde(default)]
+    pub identification: crate::cmdb::identify::IdentifyConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -90,6 +92,7 @@ impl Config {
             log_level: default_log_level(),
             ingest: IngestConfig::default(),
             store: StoreConfig::default(),
+            identification: Default::default(),
         }
     }
 

@@ -4,6 +4,7 @@
 //! its `collector.toml`, [`init`] creates a data directory, [`cli`] is the admin command line.
 
 pub mod cli;
+pub mod cmdb;
 pub mod config;
 pub mod init;
 pub mod inventory;

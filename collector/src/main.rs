@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Parser;
 use steward_collector::cli::{
-    AgentsCommand, CiCommand, Cli, Command, EnrollTokenCommand, UsageError, WarrantyCommand, admin,
+    AgentsCommand, CiCommand, Cli, Command, ConflictsCommand, EnrollTokenCommand, UsageError,
+    WarrantyCommand, admin,
 };
 use steward_collector::config::{Config, ConfigError};
 
@@ -140,6 +141,30 @@ async fn execute(command: Command) -> Result<()> {
                     connection,
                 },
         } => admin::import_assets(&connection, &file, skip_bad_rows, json).await,
+        Command::Ci {
+            command:
+                CiCommand::Conflicts {
+                    command:
+                        ConflictsCommand::List {
+                            all,
+                            json,
+                            connection,
+                        },
+                },
+        } => admin::list_conflicts(&connection, all, json).await,
+        Command::Ci {
+            command:
+                CiCommand::Conflicts {
+                    command:
+                        ConflictsCommand::Resolve {
+                            id,
+                            merge,
+                            into,
+                            connection,
+                            ..
+                        },
+                },
+        } => admin::resolve_conflict(&connection, id, merge, into).await,
         Command::Warranty {
             command:
                 WarrantyCommand::List {

@@ -211,3 +211,59 @@ fn inventory_reaches_the_cmdb_and_answers_software_and_warranty_questions() {
     ]);
     assert!(old.as_array().unwrap().is_empty(), "{old}");
 }
+
+#[test]
+fn two_agents_on_the_same_hardware_raise_a_conflict_that_an_admin_resolves() {
+    let collector = Collector::start();
+    let first = collector.enroll_agent("first");
+    let second = collector.enroll_agent("second");
+    let dir = tempfile::tempdir().unwrap();
+    let root = host_root(dir.path(), "3.0.15-1~deb12u1");
+    for state in [&first, &second] {
+        let out = agent_once_on(state, &root);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    // Both report the same serial and UUID at once: not merged silently.
+    let cis = collector.admin_json(&["ci", "list", "--json"]);
+    assert_eq!(cis.as_array().unwrap().len(), 2, "{cis}");
+    let conflicts = collector.admin_json(&["ci", "conflicts", "list", "--json"]);
+    let conflicts = conflicts.as_array().unwrap();
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    assert_eq!(conflicts[0]["rule"], "uuid_serial");
+    assert!(
+        conflicts[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("at the same time"),
+        "{conflicts:?}"
+    );
+    let human = stdout(&collector.admin(&["ci", "conflicts", "list"]));
+    assert!(
+        human.contains("uuid_serial") || human.contains("same time"),
+        "{human}"
+    );
+
+    let id = conflicts[0]["id"].to_string();
+    let out = collector.admin(&["ci", "conflicts", "resolve", &id, "--merge"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("merged"), "{}", stdout(&out));
+    let cis = collector.admin_json(&["ci", "list", "--json"]);
+    assert_eq!(cis.as_array().unwrap().len(), 1, "{cis}");
+    let detail = collector.admin_json(&["ci", "show", &cis[0]["id"].to_string(), "--json"]);
+    assert_eq!(detail["agents"].as_array().unwrap().len(), 2, "{detail}");
+    assert!(
+        collector
+            .admin_json(&["ci", "conflicts", "list", "--json"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    // Resolving again is refused with a reason.
+    let out = collector.admin(&["ci", "conflicts", "resolve", &id, "--split"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("already resolved"),
+        "{}",
+        stderr(&out)
+    );
+}

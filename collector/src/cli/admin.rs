@@ -11,7 +11,9 @@ use super::{Connection, UsageError};
 use crate::config::{ADMIN_TOKEN_FILE, Config};
 use crate::inventory::assets::ImportOutcome;
 use crate::pki::CA_CERT;
-use crate::store::{AgentRow, CiDetail, CiRow, SoftwareHit, WarrantyRow, asset_fields};
+use crate::store::{
+    AgentRow, CiDetail, CiRow, ConflictRow, SoftwareHit, WarrantyRow, asset_fields,
+};
 
 /// A client for one collector's admin API.
 #[derive(Debug, Clone)]
@@ -484,6 +486,60 @@ pub async fn list_warranty(
             status
         );
     }
+    Ok(())
+}
+
+pub async fn list_conflicts(connection: &Connection, all: bool, json: bool) -> Result<()> {
+    let rows: Vec<ConflictRow> = AdminClient::connect(connection)?
+        .get(&format!("/conflicts?all={all}"))
+        .await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    println!(
+        "{:<5} {:<22} {:<20} {:<24} {:<12} REASON",
+        "ID", "RAISED", "AGENT", "ITS CI", "CANDIDATES"
+    );
+    for row in &rows {
+        let state = match &row.resolution {
+            Some(resolution) => format!(" [resolved: {resolution}]"),
+            None => String::new(),
+        };
+        println!(
+            "{:<5} {:<22} {:<20} {:<24} {:<12} {}{state}",
+            row.id,
+            crate::format_ms(Some(row.created_at)),
+            row.agent_id,
+            format!("{} ({})", row.ci_name, row.ci_id),
+            format!("{:?}", row.candidates),
+            row.reason
+        );
+    }
+    if rows.is_empty() {
+        eprintln!("no open conflicts");
+    }
+    Ok(())
+}
+
+pub async fn resolve_conflict(
+    connection: &Connection,
+    id: i64,
+    merge: bool,
+    into: Option<i64>,
+) -> Result<()> {
+    let body = if merge {
+        serde_json::json!({ "action": "merge", "into": into })
+    } else {
+        serde_json::json!({ "action": "split" })
+    };
+    let answer: Value = AdminClient::connect(connection)?
+        .post(&format!("/conflicts/{id}/resolve"), &body)
+        .await?;
+    println!(
+        "conflict {id}: {}",
+        answer["outcome"].as_str().unwrap_or("resolved")
+    );
     Ok(())
 }
 

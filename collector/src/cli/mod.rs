@@ -162,6 +162,11 @@ pub enum CiCommand {
         #[command(flatten)]
         connection: Connection,
     },
+    /// Identification conflicts: list and resolve.
+    Conflicts {
+        #[command(subcommand)]
+        command: ConflictsCommand,
+    },
     /// Import asset and warranty data from a CSV file (a procurement or vendor export): rows are
     /// matched to CIs by serial, else by asset tag. Columns: serial, asset_tag, owner, location,
     /// cost_centre, purchase_date, warranty_end, supplier, support_contract (dates YYYY-MM-DD);
@@ -173,6 +178,35 @@ pub enum CiCommand {
         skip_bad_rows: bool,
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        connection: Connection,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConflictsCommand {
+    /// Identification conflicts waiting for an admin (a report that may be about an existing CI,
+    /// but not safely enough to merge).
+    List {
+        /// Resolved ones too.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Resolve a conflict: --merge (the same machine: fold the agent's CI into the candidate) or
+    /// --split (different machines: keep both, never ask again).
+    Resolve {
+        id: i64,
+        #[arg(long, conflicts_with = "split", required_unless_present = "split")]
+        merge: bool,
+        #[arg(long)]
+        split: bool,
+        /// With --merge and several candidates: the CI to merge into.
+        #[arg(long, requires = "merge")]
+        into: Option<i64>,
         #[command(flatten)]
         connection: Connection,
     },

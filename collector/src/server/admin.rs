@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiError, AppState};
 use crate::inventory::assets::{self, AssetImport, ImportOutcome};
-use crate::store::{AgentRow, CiDetail, CiRow, SoftwareHit, WarrantyRow};
+use crate::store::{
+    AgentRow, CiDetail, CiRow, ConflictRow, Resolution, ResolveError, SoftwareHit, WarrantyRow,
+};
 
 /// Bounds for `enroll-token create`.
 const MAX_TOKEN_TTL_SECS: u64 = 365 * 86_400;
@@ -31,6 +33,8 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/cis/{key}", get(show_ci))
         .route("/software", get(find_software))
         .route("/warranty", get(list_warranty))
+        .route("/conflicts", get(list_conflicts))
+        .route("/conflicts/{id}/resolve", post(resolve_conflict))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             super::small_body,
@@ -253,4 +257,36 @@ async fn import_assets(
         "asset import"
     );
     Ok(Json(outcome))
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct ConflictQuery {
+    /// Resolved ones too.
+    #[serde(default)]
+    pub all: bool,
+}
+
+async fn list_conflicts(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<ConflictQuery>,
+) -> Result<Json<Vec<ConflictRow>>, ApiError> {
+    Ok(Json(state.store.list_conflicts(query.all).await?))
+}
+
+async fn resolve_conflict(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<i64>,
+    Json(resolution): Json<Resolution>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    match state.store.resolve_conflict(id, resolution).await {
+        Ok(outcome) => {
+            tracing::info!(conflict = id, outcome, "identification conflict resolved");
+            Ok(Json(
+                serde_json::json!({ "conflict": id, "outcome": outcome }),
+            ))
+        }
+        Err(ResolveError::Unknown(_)) => Err(ApiError::NotFound(format!("no conflict {id}"))),
+        Err(ResolveError::Store(error)) => Err(error.into()),
+        Err(error) => Err(ApiError::Conflict(error.to_string())),
+    }
 }

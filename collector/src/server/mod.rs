@@ -62,10 +62,11 @@ pub fn load(data_dir: &Path, config: Config) -> Result<Loaded> {
     let token_path = data_dir.join(ADMIN_TOKEN_FILE);
     let admin_token = std::fs::read_to_string(&token_path)
         .with_context(|| format!("cannot read {}", token_path.display()))?;
-    let store = Store::open(
+    let store = Store::open_with(
         &data_dir.join(DATABASE_FILE),
         config.store.batch_max,
         config.store.queue_max,
+        config.identification.clone(),
     )?;
     let inflight = tokio::sync::Semaphore::new(config.ingest.max_inflight_bytes.div_ceil(1024));
     let state = Arc::new(AppState {

@@ -5,8 +5,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use steward_shared::v1::HostIdentity;
 
+use super::identify;
 use super::inventory::{CiInventory, HistoryEntry, InventoryRecord};
 use super::{Store, StoreError};
+use crate::cmdb::identify::{Decision, IdentifyConfig, Rule, decide};
 use steward_shared::v1::AssetInfo;
 
 /// One decoded, checked report ready to store.
@@ -132,9 +134,10 @@ impl Store {
     /// once with [`StoreError::Overloaded`] (503 with Retry-After): the report is not
     /// acknowledged, and the agent counts it as undelivered.
     pub async fn ingest(&self, report: ReportRecord) -> Result<IngestOutcome, IngestRejection> {
+        let identification = self.inner.identification.clone();
         self.inner
             .writer
-            .try_write(move |conn| ingest_in_tx(conn, &report))
+            .try_write(move |conn| ingest_in_tx(conn, &report, &identification))
             .await
     }
 
@@ -210,6 +213,7 @@ const MAX_CLOCK_AHEAD_MS: i64 = 5 * 60 * 1000;
 fn ingest_in_tx(
     conn: &Connection,
     report: &ReportRecord,
+    identification: &IdentifyConfig,
 ) -> Result<IngestOutcome, IngestRejection> {
     let seq = i64::try_from(report.seq).unwrap_or(i64::MAX);
     let agent: Option<(i64, Option<i64>, String, Option<i64>)> = conn
@@ -252,68 +256,100 @@ fn ingest_in_tx(
     }
     // An agent clock far ahead would freeze the CI's identity until real time caught up.
     let collected_at = report.collected_at.min(now + MAX_CLOCK_AHEAD_MS);
+    let inventory = match &report.content {
+        ReportContent::Inventory(record) => record.inventory.as_deref(),
+        ReportContent::Metrics(_) => None,
+    };
     let ci_id = match known_ci {
         Some(ci_id) => {
-            // Identity fields follow the newest report only (a late, older report must not roll
-            // the CI back), and the row is written only when something changed.
-            conn.prepare_cached(
-                "UPDATE cis SET name = ?2, fqdn = ?3, os_name = ?4, os_version = ?5, kernel = ?6, arch = ?7,
-                                agent_version = ?8, identity_at = ?9
-                 WHERE id = ?1 AND identity_at <= ?9
-                   AND (name IS NOT ?2 OR fqdn IS NOT ?3 OR os_name IS NOT ?4 OR os_version IS NOT ?5
-                        OR kernel IS NOT ?6 OR arch IS NOT ?7 OR agent_version IS NOT ?8)",
-            )
-            .map_err(StoreError::from)?
-            .execute(params![
-                ci_id,
-                host.hostname,
-                host.fqdn,
-                host.os_name,
-                host.os_version,
-                host.kernel,
-                host.arch,
-                host.agent_version,
-                collected_at,
-            ])
-            .map_err(StoreError::from)?;
+            update_identity(conn, ci_id, host, collected_at, now)?;
+            if inventory.is_some() {
+                // New hardware facts: check they do not belong to another CI, then keep them.
+                let claim = identify::claim(
+                    &report.agent_id,
+                    &enrolled_machine_id,
+                    host,
+                    inventory,
+                    identification,
+                );
+                let others =
+                    identify::candidates(conn, &claim, Some(ci_id), collected_at, identification)?;
+                match decide(identification, &claim, &others) {
+                    Decision::Match { ci_id: other, rule }
+                        if !matches!(rule, Rule::Fqdn | Rule::Hostname) =>
+                    {
+                        identify::record_conflict(
+                            conn,
+                            &report.agent_id,
+                            ci_id,
+                            &[other],
+                            rule.name(),
+                            &format!(
+                                "reports hardware that matches CI {other} by {}",
+                                rule.name()
+                            ),
+                            now,
+                        )?;
+                    }
+                    _ => {}
+                }
+                identify::record_identifiers(conn, ci_id, &claim)?;
+            }
             ci_id
         }
         None => {
-            let identity_key = if enrolled_machine_id.is_empty() {
-                format!("agent:{}", report.agent_id)
-            } else {
-                format!("machine-id:{enrolled_machine_id}")
-            };
-            let ci_id: i64 = conn
-                .prepare_cached(
-                    "INSERT INTO cis (identity_key, name, class, fqdn, os_name, os_version, kernel, arch, machine_id,
-                                      agent_version, first_seen_at, identity_at)
-                     VALUES (?1, ?2, 'server', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-                     ON CONFLICT (identity_key) DO UPDATE SET identity_key = excluded.identity_key
-                     RETURNING id",
-                )
-                .map_err(StoreError::from)?
-                .query_row(
-                    params![
-                        identity_key,
-                        host.hostname,
-                        host.fqdn,
-                        host.os_name,
-                        host.os_version,
-                        host.kernel,
-                        host.arch,
-                        enrolled_machine_id,
-                        host.agent_version,
+            let claim = identify::claim(
+                &report.agent_id,
+                &enrolled_machine_id,
+                host,
+                inventory,
+                identification,
+            );
+            let candidates =
+                identify::candidates(conn, &claim, None, collected_at, identification)?;
+            let ci_id = match decide(identification, &claim, &candidates) {
+                Decision::Match { ci_id, rule } => {
+                    super::inventory::history(
+                        conn,
+                        ci_id,
                         now,
-                        collected_at,
-                    ],
-                    |r| r.get(0),
-                )
-                .map_err(StoreError::from)?;
+                        "identification",
+                        &format!(
+                            "agent {} identified as this CI by {}",
+                            report.agent_id,
+                            rule.name()
+                        ),
+                        serde_json::json!({ "agent": report.agent_id, "rule": rule.name() }),
+                    )?;
+                    update_identity(conn, ci_id, host, collected_at, now)?;
+                    ci_id
+                }
+                Decision::New => new_ci(conn, report, &enrolled_machine_id, collected_at, now)?,
+                Decision::Conflict {
+                    candidates,
+                    rule,
+                    reason,
+                } => {
+                    // Nothing is merged or overwritten: the agent gets a CI of its own until
+                    // an admin decides.
+                    let ci_id = new_ci(conn, report, &enrolled_machine_id, collected_at, now)?;
+                    identify::record_conflict(
+                        conn,
+                        &report.agent_id,
+                        ci_id,
+                        &candidates,
+                        rule.name(),
+                        &reason,
+                        now,
+                    )?;
+                    ci_id
+                }
+            };
             conn.prepare_cached("UPDATE agents SET ci_id = ?2 WHERE id = ?1")
                 .map_err(StoreError::from)?
                 .execute(params![report.agent_id, ci_id])
                 .map_err(StoreError::from)?;
+            identify::record_identifiers(conn, ci_id, &claim)?;
             ci_id
         }
     };
@@ -354,6 +390,132 @@ fn ingest_in_tx(
         ci_id,
         inventory_wanted,
     })
+}
+
+/// Identity fields follow the newest report only (a late, older report must not roll the CI
+/// back); the row is written only when something changed, and a rename or OS change is
+/// recorded in the CI's history.
+fn update_identity(
+    conn: &Connection,
+    ci_id: i64,
+    host: &HostIdentity,
+    collected_at: i64,
+    now: i64,
+) -> Result<(), StoreError> {
+    let current: Option<[String; 7]> = conn
+        .prepare_cached(
+            "SELECT name, fqdn, os_name, os_version, kernel, arch, agent_version FROM cis
+             WHERE id = ?1 AND identity_at <= ?2",
+        )?
+        .query_row(params![ci_id, collected_at], |r| {
+            Ok([
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ])
+        })
+        .optional()?;
+    let Some(current) = current else {
+        return Ok(());
+    };
+    let new = [
+        &host.hostname,
+        &host.fqdn,
+        &host.os_name,
+        &host.os_version,
+        &host.kernel,
+        &host.arch,
+        &host.agent_version,
+    ];
+    if current.iter().zip(new).all(|(old, new)| old == new) {
+        return Ok(());
+    }
+    conn.prepare_cached(
+        "UPDATE cis SET name = ?2, fqdn = ?3, os_name = ?4, os_version = ?5, kernel = ?6, arch = ?7,
+                        agent_version = ?8, identity_at = ?9 WHERE id = ?1",
+    )?
+    .execute(params![
+        ci_id,
+        host.hostname,
+        host.fqdn,
+        host.os_name,
+        host.os_version,
+        host.kernel,
+        host.arch,
+        host.agent_version,
+        collected_at,
+    ])?;
+    let names = [
+        "name",
+        "fqdn",
+        "os",
+        "os version",
+        "kernel",
+        "arch",
+        "agent version",
+    ];
+    let mut changes = serde_json::Map::new();
+    let mut changed = Vec::new();
+    for ((name, old), new) in names.iter().zip(&current).zip(new) {
+        if old != new {
+            changes.insert(
+                (*name).into(),
+                serde_json::json!({ "from": old, "to": new }),
+            );
+            changed.push(if *name == "name" {
+                format!("renamed {old} -> {new}")
+            } else {
+                format!("{name} {old} -> {new}")
+            });
+        }
+    }
+    super::inventory::history(
+        conn,
+        ci_id,
+        now,
+        "attributes",
+        &changed.join("; "),
+        serde_json::Value::Object(changes),
+    )
+}
+
+/// A new CI for the agent's host, named after it.
+fn new_ci(
+    conn: &Connection,
+    report: &ReportRecord,
+    enrolled_machine_id: &str,
+    collected_at: i64,
+    now: i64,
+) -> Result<i64, StoreError> {
+    let host = &report.host;
+    let ci_id: i64 = conn
+        .prepare_cached(
+            "INSERT INTO cis (identity_key, name, class, fqdn, os_name, os_version, kernel, arch, machine_id,
+                              agent_version, first_seen_at, identity_at)
+             VALUES (?1, ?2, 'server', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             RETURNING id",
+        )?
+        .query_row(
+            params![
+                format!("agent:{}", report.agent_id),
+                host.hostname,
+                host.fqdn,
+                host.os_name,
+                host.os_version,
+                host.kernel,
+                host.arch,
+                enrolled_machine_id,
+                host.agent_version,
+                now,
+                collected_at,
+            ],
+            |r| r.get(0),
+        )?;
+    Ok(ci_id)
 }
 
 fn ci_detail(conn: &Connection, id: i64) -> Result<Option<CiDetail>, StoreError> {

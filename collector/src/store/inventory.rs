@@ -383,11 +383,15 @@ fn update_hardware(
         before.system.serial.clone(),
         after.system.serial.clone(),
     );
-    note(
-        "uuid",
-        before.system.uuid.clone(),
-        after.system.uuid.clone(),
-    );
+    // The same UUID read byte-swapped (SMBIOS versions, VMware) is not a change.
+    let uuid = crate::cmdb::identify::canonical_uuid;
+    if uuid(&before.system.uuid) != uuid(&after.system.uuid) {
+        note(
+            "uuid",
+            before.system.uuid.clone(),
+            after.system.uuid.clone(),
+        );
+    }
     note(
         "bios",
         format!(
@@ -575,7 +579,7 @@ fn apply_asset(
     Ok(true)
 }
 
-fn history(
+pub(super) fn history(
     conn: &Connection,
     ci_id: i64,
     at: i64,

@@ -10,6 +10,7 @@
 mod agents;
 mod checkpointer;
 mod cis;
+mod identify;
 mod inventory;
 mod schema;
 mod writer;
@@ -19,8 +20,11 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags};
 
+use crate::cmdb::identify::IdentifyConfig;
+
 pub use agents::{AgentRow, EnrollError, NewAgent, TokenRow};
 pub use cis::{CiDetail, CiRow, IngestOutcome, IngestRejection, ReportContent, ReportRecord};
+pub use identify::{ConflictRow, Resolution, ResolveError};
 pub use inventory::{
     CiInventory, HistoryEntry, InventoryRecord, SoftwareHit, WarrantyRow, asset_fields,
 };
@@ -66,12 +70,23 @@ struct Inner {
     writer: writer::WriterHandle,
     checkpointer: Mutex<checkpointer::Checkpointer>,
     readers: Mutex<Vec<Connection>>,
+    identification: Arc<IdentifyConfig>,
 }
 
 impl Store {
     /// Opens (creating and migrating if needed) the database and starts the writer thread.
     /// `queue_max` bounds the writes waiting for the writer; past it ingest is refused.
     pub fn open(path: &Path, batch_max: usize, queue_max: usize) -> Result<Store, StoreError> {
+        Store::open_with(path, batch_max, queue_max, IdentifyConfig::default())
+    }
+
+    /// [`Store::open`] with the identification rules from `collector.toml`.
+    pub fn open_with(
+        path: &Path,
+        batch_max: usize,
+        queue_max: usize,
+        identification: IdentifyConfig,
+    ) -> Result<Store, StoreError> {
         let mut conn = open_connection(path, false)?;
         schema::migrate(&mut conn, path)?;
         // Checkpoints run on their own thread (see `checkpointer`), not inside the writer's
@@ -88,6 +103,7 @@ impl Store {
                 writer,
                 checkpointer,
                 readers: Mutex::new(Vec::new()),
+                identification: Arc::new(identification),
             }),
         })
     }

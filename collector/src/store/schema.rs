@@ -170,6 +170,41 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE cis ADD COLUMN hw_uuid TEXT NOT NULL DEFAULT '';
     CREATE INDEX cis_serial ON cis(serial) WHERE serial != '';
     "#,
+    // 5: identification. Each CI's current identifiers (UUID, serial, MACs, machine-ids, names)
+    // for matching reports to CIs; the conflict queue for matches that cannot be decided safely;
+    // pairs an admin declared different machines.
+    r#"
+    CREATE TABLE ci_identifiers (
+        kind   TEXT NOT NULL,     -- 'uuid', 'serial', 'mac', 'machine_id', 'hostname', 'fqdn'
+        value  TEXT NOT NULL,
+        ci_id  INTEGER NOT NULL REFERENCES cis(id),
+        PRIMARY KEY (kind, value, ci_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX ci_identifiers_ci ON ci_identifiers(ci_id);
+    CREATE TABLE ci_conflicts (
+        id           INTEGER PRIMARY KEY,
+        created_at   INTEGER NOT NULL,
+        agent_id     TEXT NOT NULL,
+        ci_id        INTEGER NOT NULL,   -- where the agent's reports go until resolved
+        candidates   TEXT NOT NULL,      -- JSON array of CI ids
+        rule         TEXT NOT NULL,
+        reason       TEXT NOT NULL,
+        resolved_at  INTEGER,
+        resolution   TEXT
+    );
+    CREATE INDEX ci_conflicts_open ON ci_conflicts(agent_id) WHERE resolved_at IS NULL;
+    CREATE TABLE ci_distinct (
+        a  INTEGER NOT NULL,
+        b  INTEGER NOT NULL,
+        PRIMARY KEY (a, b)
+    ) WITHOUT ROWID;
+    INSERT OR IGNORE INTO ci_identifiers (kind, value, ci_id)
+        SELECT 'machine_id', machine_id, ci_id FROM agents WHERE ci_id IS NOT NULL AND machine_id != '';
+    INSERT OR IGNORE INTO ci_identifiers (kind, value, ci_id)
+        SELECT 'hostname', lower(name), id FROM cis WHERE name != '';
+    INSERT OR IGNORE INTO ci_identifiers (kind, value, ci_id)
+        SELECT 'fqdn', lower(fqdn), id FROM cis WHERE fqdn != '';
+    "#,
 ];
 
 /// The schema version this build creates.

@@ -1,0 +1,3 @@
+//! CMDB logic that is not storage: identification of the CI a report is about.
+
+pub mod identify;
