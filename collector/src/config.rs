@@ -65,11 +65,14 @@ pub struct StoreConfig {
     /// Most writes waiting for the writer; past it reports get 503 with Retry-After instead of
     /// queueing without bound (which would only raise every acknowledgement's latency).
     pub queue_max: usize,
+    /// Days of CI change history kept.
+    pub history_retention_days: u32,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
+            history_retention_days: 365,
             retention_days: 7,
             batch_max: 1024,
             queue_max: 2048,

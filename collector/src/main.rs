@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Parser;
 use steward_collector::cli::{
-    AgentsCommand, CiCommand, Cli, Command, ConflictsCommand, EnrollTokenCommand, UsageError,
-    WarrantyCommand, admin,
+    AgentsCommand, CiCommand, Cli, Command, ConflictsCommand, EnrollTokenCommand, ServiceCommand,
+    UsageError, WarrantyCommand, admin,
 };
 use steward_collector::config::{Config, ConfigError};
 
@@ -113,8 +113,98 @@ async fn execute(command: Command) -> Result<()> {
             command: AgentsCommand::Revoke { id, connection },
         } => admin::revoke_agent(&connection, &id).await,
         Command::Ci {
-            command: CiCommand::List { json, connection },
-        } => admin::list_cis(&connection, json).await,
+            command:
+                CiCommand::List {
+                    class,
+                    tag,
+                    service,
+                    name,
+                    json,
+                    connection,
+                },
+        } => {
+            let filter = steward_collector::store::CiFilter {
+                class,
+                tag,
+                service,
+                name,
+            };
+            admin::list_cis(&connection, &filter, json).await
+        }
+        Command::Ci {
+            command:
+                CiCommand::History {
+                    name_or_id,
+                    since,
+                    json,
+                    connection,
+                },
+        } => admin::ci_history(&connection, &name_or_id, since.map(Into::into), json).await,
+        Command::Ci {
+            command:
+                CiCommand::Relate {
+                    from,
+                    kind,
+                    to,
+                    connection,
+                },
+        } => admin::relate(&connection, &from, &kind, &to, false).await,
+        Command::Ci {
+            command:
+                CiCommand::Unrelate {
+                    from,
+                    kind,
+                    to,
+                    connection,
+                },
+        } => admin::relate(&connection, &from, &kind, &to, true).await,
+        Command::Ci {
+            command:
+                CiCommand::Tag {
+                    name_or_id,
+                    tag,
+                    remove,
+                    connection,
+                },
+        } => admin::tag(&connection, &name_or_id, &tag, remove).await,
+        Command::Ci {
+            command:
+                CiCommand::Impact {
+                    name_or_id,
+                    json,
+                    connection,
+                },
+        } => admin::impact(&connection, &name_or_id, json).await,
+        Command::Ci {
+            command: CiCommand::Export { format, connection },
+        } => admin::export(&connection, &format).await,
+        Command::Ci {
+            command: CiCommand::Import { file, connection },
+        } => admin::import_structure(&connection, &file).await,
+        Command::Service {
+            command:
+                ServiceCommand::Create {
+                    name,
+                    description,
+                    connection,
+                },
+        } => admin::create_service(&connection, &name, &description).await,
+        Command::Service {
+            command:
+                ServiceCommand::Add {
+                    name,
+                    cis,
+                    connection,
+                },
+        } => admin::add_to_service(&connection, &name, &cis).await,
+        Command::Service {
+            command:
+                ServiceCommand::Show {
+                    name,
+                    json,
+                    connection,
+                },
+        } => admin::show_service(&connection, &name, json).await,
         Command::Ci {
             command:
                 CiCommand::Show {

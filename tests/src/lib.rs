@@ -223,3 +223,32 @@ pub fn agent_once(state: &Path) -> Output {
         .args(["run", "--once", "--state-dir"])
         .arg(state))
 }
+
+/// A copy of the agent's hardware fixture tree `name` (`agent/tests/fixtures/hardware/NAME/root`)
+/// at `dir/NAME`, for an agent to report as its host with `--root`.
+pub fn fixture_root(dir: &Path, name: &str) -> PathBuf {
+    let root = dir.join(name);
+    if !root.exists() {
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../agent/tests/fixtures/hardware")
+            .join(name)
+            .join("root");
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(&fixture)
+            .arg(&root)
+            .status()
+            .unwrap();
+        assert!(status.success(), "cannot copy {}", fixture.display());
+    }
+    root
+}
+
+/// `steward-agent run --once` reporting the host under `root`.
+pub fn agent_once_on(state: &Path, root: &Path) -> Output {
+    run(Command::new(bin("steward-agent"))
+        .args(["run", "--once", "--state-dir"])
+        .arg(state)
+        .arg("--root")
+        .arg(root))
+}

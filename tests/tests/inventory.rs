@@ -5,11 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use steward_e2e::{Collector, bin, run, stderr, stdout};
+use steward_e2e::{Collector, agent_once_on, fixture_root, stderr, stdout};
 
-const FIXTURE: &str = "agent/tests/fixtures/hardware/dell-poweredge-r740/root";
+const FIXTURE: &str = "dell-poweredge-r740";
 
 fn dpkg_status(openssl: &str) -> String {
     format!(
@@ -21,30 +20,10 @@ fn dpkg_status(openssl: &str) -> String {
 
 /// A copy of the fixture host with a dpkg database.
 fn host_root(dir: &Path, openssl: &str) -> PathBuf {
-    let root = dir.join("root");
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(FIXTURE);
-    if !root.exists() {
-        let status = Command::new("cp")
-            .arg("-a")
-            .arg(&fixture)
-            .arg(&root)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
+    let root = fixture_root(dir, FIXTURE);
     std::fs::create_dir_all(root.join("var/lib/dpkg")).unwrap();
     std::fs::write(root.join("var/lib/dpkg/status"), dpkg_status(openssl)).unwrap();
     root
-}
-
-fn agent_once_on(state: &Path, root: &Path) -> std::process::Output {
-    run(Command::new(bin("steward-agent"))
-        .args(["run", "--once", "--state-dir"])
-        .arg(state)
-        .arg("--root")
-        .arg(root))
 }
 
 #[test]

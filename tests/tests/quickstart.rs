@@ -18,9 +18,15 @@ fn quickstart_once_shows_this_hosts_ci_and_can_run_again() {
             .arg(&data));
         assert!(out.status.success(), "round {round}: {}", stderr(&out));
         let text = stdout(&out);
+        // The class comes from this machine's inventory: a VM in CI, a server on bare metal.
         assert!(
-            text.contains(&format!("  {hostname}  (server)")),
+            text.contains(&format!("  {hostname}  (server)"))
+                || text.contains(&format!("  {hostname}  (virtual_machine)")),
             "round {round}: {text}"
+        );
+        assert!(
+            text.contains("software (") && text.contains("hardware"),
+            "round {round}: the quickstart shows the inventory: {text}"
         );
         assert!(
             text.contains("latest metrics") && text.contains("memory"),

@@ -12,7 +12,8 @@ use crate::config::{ADMIN_TOKEN_FILE, Config};
 use crate::inventory::assets::ImportOutcome;
 use crate::pki::CA_CERT;
 use crate::store::{
-    AgentRow, CiDetail, CiRow, ConflictRow, SoftwareHit, WarrantyRow, asset_fields,
+    AgentRow, CiDetail, CiFilter, CiRow, CmdbImport, ConflictRow, HistoryEntry, Impacted,
+    ServiceDetail, SoftwareHit, WarrantyRow, asset_fields,
 };
 
 /// A client for one collector's admin API.
@@ -183,19 +184,35 @@ pub async fn revoke_agent(connection: &Connection, id: &str) -> Result<()> {
     Ok(())
 }
 
-pub async fn list_cis(connection: &Connection, json: bool) -> Result<()> {
-    let cis: Vec<CiRow> = AdminClient::connect(connection)?.get("/cis").await?;
+pub async fn list_cis(connection: &Connection, filter: &CiFilter, json: bool) -> Result<()> {
+    let mut query = Vec::new();
+    for (key, value) in [
+        ("class", &filter.class),
+        ("tag", &filter.tag),
+        ("service", &filter.service),
+        ("name", &filter.name),
+    ] {
+        if let Some(value) = value {
+            query.push(format!("{key}={}", encode_path(value)));
+        }
+    }
+    let path = if query.is_empty() {
+        "/cis".to_string()
+    } else {
+        format!("/cis?{}", query.join("&"))
+    };
+    let cis: Vec<CiRow> = AdminClient::connect(connection)?.get(&path).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&cis)?);
         return Ok(());
     }
     println!(
-        "{:<6} {:<24} {:<8} {:<28} {:<22}",
+        "{:<6} {:<24} {:<15} {:<28} {:<22}",
         "ID", "NAME", "CLASS", "OS", "LAST SEEN"
     );
     for ci in cis {
         println!(
-            "{:<6} {:<24} {:<8} {:<28} {:<22}",
+            "{:<6} {:<24} {:<15} {:<28} {:<22}",
             ci.id,
             ci.name,
             ci.class,
@@ -212,13 +229,14 @@ pub async fn show_ci(connection: &Connection, key: &str, json: bool) -> Result<(
     if json {
         println!("{}", serde_json::to_string_pretty(&detail)?);
     } else {
-        print!("{}", render_ci(&detail));
+        print!("{}", render_ci(&detail, true));
     }
     Ok(())
 }
 
 /// A human view of one CI: identity, then the latest metrics.
-pub fn render_ci(detail: &CiDetail) -> String {
+/// A human view of one CI. `all_software` lists every package; otherwise the count per source.
+pub fn render_ci(detail: &CiDetail, all_software: bool) -> String {
     let ci = &detail.ci;
     let mut out = format!(
         "CI {}  {}  ({})\n  fqdn        {}\n  os          {} {}  kernel {}  {}\n  machine-id  {}\n  agents      {}\n  first seen  {}\n  last seen   {}\n  reports     {}\n",
@@ -236,6 +254,7 @@ pub fn render_ci(detail: &CiDetail) -> String {
         crate::format_ms(Some(ci.last_seen_at)),
         detail.reports_stored,
     );
+    render_structure(detail, &mut out);
     if let Some(metrics) = detail.metrics.clone()
         && let Ok(metrics) = serde_json::from_value::<steward_shared::v1::Metrics>(metrics)
     {
@@ -253,12 +272,40 @@ pub fn render_ci(detail: &CiDetail) -> String {
             out.push('\n');
         }
     }
-    render_inventory(detail, &mut out);
+    render_inventory(detail, all_software, &mut out);
     out
 }
 
+/// Tags, class attributes and relationships, for the human view of a CI.
+fn render_structure(detail: &CiDetail, out: &mut String) {
+    use std::fmt::Write as _;
+    if !detail.tags.is_empty() {
+        let _ = writeln!(out, "tags        {}", detail.tags.join(", "));
+    }
+    if let Some(attributes) = detail.attributes.as_object().filter(|a| !a.is_empty()) {
+        let pairs: Vec<String> = attributes
+            .iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => format!("{k}={s}"),
+                other => format!("{k}={other}"),
+            })
+            .collect();
+        let _ = writeln!(out, "attributes  {}", pairs.join("  "));
+    }
+    if !detail.relations.is_empty() {
+        out.push_str("relationships\n");
+        for r in &detail.relations {
+            let _ = writeln!(
+                out,
+                "  {} {} {}  ({})",
+                r.from_name, r.kind, r.to_name, r.source
+            );
+        }
+    }
+}
+
 /// Appends the inventory, asset data and history to a CI's human view.
-fn render_inventory(detail: &CiDetail, out: &mut String) {
+fn render_inventory(detail: &CiDetail, all_software: bool, out: &mut String) {
     use std::fmt::Write as _;
     if let Some(asset) = &detail.asset {
         out.push_str("asset\n");
@@ -343,7 +390,16 @@ fn render_inventory(detail: &CiDetail, out: &mut String) {
         }
         let software = &inv.inventory.software;
         let _ = writeln!(out, "software ({} packages)", software.len());
-        for package in software {
+        if !all_software {
+            let mut by_source: std::collections::BTreeMap<&str, usize> = Default::default();
+            for package in software {
+                *by_source.entry(package.source.as_str()).or_default() += 1;
+            }
+            for (source, count) in by_source {
+                let _ = writeln!(out, "  {source:<12} {count}");
+            }
+        }
+        for package in software.iter().filter(|_| all_software) {
             let _ = writeln!(
                 out,
                 "  {:<40} {:<32} {:<8} {}",
@@ -540,6 +596,218 @@ pub async fn resolve_conflict(
         "conflict {id}: {}",
         answer["outcome"].as_str().unwrap_or("resolved")
     );
+    Ok(())
+}
+
+pub async fn ci_history(
+    connection: &Connection,
+    key: &str,
+    since: Option<Duration>,
+    json: bool,
+) -> Result<()> {
+    let mut path = format!("/cis/{}/history", encode_path(key));
+    if let Some(since) = since {
+        let since_ms = crate::now_ms() - i64::try_from(since.as_millis()).unwrap_or(i64::MAX);
+        path.push_str(&format!("?since_ms={since_ms}"));
+    }
+    let entries: Vec<HistoryEntry> = AdminClient::connect(connection)?.get(&path).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&entries)?);
+        return Ok(());
+    }
+    println!("{:<22} {:<7} {:<15} CHANGE", "WHEN", "SOURCE", "KIND");
+    for entry in &entries {
+        println!(
+            "{:<22} {:<7} {:<15} {}",
+            crate::format_ms(Some(entry.at)),
+            entry.source,
+            entry.kind,
+            entry.summary
+        );
+    }
+    Ok(())
+}
+
+pub async fn relate(
+    connection: &Connection,
+    from: &str,
+    kind: &str,
+    to: &str,
+    remove: bool,
+) -> Result<()> {
+    let answer: Value = AdminClient::connect(connection)?
+        .post(
+            "/relations",
+            &serde_json::json!({ "from": from, "type": kind, "to": to, "remove": remove }),
+        )
+        .await?;
+    let changed = answer["changed"].as_bool().unwrap_or(false);
+    match (remove, changed) {
+        (false, true) => println!("{from} {kind} {to}"),
+        (false, false) => println!("{from} {kind} {to} (already recorded)"),
+        (true, true) => println!("removed: {from} {kind} {to}"),
+        (true, false) => println!("no such relationship: {from} {kind} {to}"),
+    }
+    Ok(())
+}
+
+pub async fn tag(connection: &Connection, key: &str, tag: &str, remove: bool) -> Result<()> {
+    let _: Value = AdminClient::connect(connection)?
+        .post(
+            &format!("/cis/{}/tags", encode_path(key)),
+            &serde_json::json!({ "tag": tag, "remove": remove }),
+        )
+        .await?;
+    println!(
+        "{} tag {tag} on {key}",
+        if remove { "removed" } else { "set" }
+    );
+    Ok(())
+}
+
+pub async fn impact(connection: &Connection, key: &str, json: bool) -> Result<()> {
+    let affected: Vec<Impacted> = AdminClient::connect(connection)?
+        .get(&format!("/cis/{}/impact", encode_path(key)))
+        .await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&affected)?);
+        return Ok(());
+    }
+    if affected.is_empty() {
+        println!("nothing depends on {key}");
+        return Ok(());
+    }
+    println!("an outage of {key} affects:");
+    for ci in &affected {
+        println!(
+            "  {}{} ({}, {} via {})",
+            "  ".repeat(ci.depth.saturating_sub(1) as usize),
+            ci.name,
+            ci.class,
+            ci.id,
+            ci.via
+        );
+    }
+    let services: Vec<&str> = affected
+        .iter()
+        .filter(|c| c.class == "service")
+        .map(|c| c.name.as_str())
+        .collect();
+    if !services.is_empty() {
+        println!("services affected: {}", services.join(", "));
+    }
+    Ok(())
+}
+
+pub async fn export(connection: &Connection, format: &str) -> Result<()> {
+    let client = AdminClient::connect(connection)?;
+    let cis: Vec<CiRow> = client.get("/cis").await?;
+    let mut structure: CmdbImport = client.get("/export").await?;
+    if format == "json" {
+        structure.cis = cis;
+        println!("{}", serde_json::to_string_pretty(&structure)?);
+        return Ok(());
+    }
+    let mut services: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for service in &structure.services {
+        for ci in &service.cis {
+            services.entry(ci.as_str()).or_default().push(&service.name);
+        }
+    }
+    let mut writer = csv::Writer::from_writer(std::io::stdout().lock());
+    writer.write_record([
+        "id",
+        "name",
+        "class",
+        "fqdn",
+        "os",
+        "os_version",
+        "kernel",
+        "arch",
+        "machine_id",
+        "first_seen",
+        "last_seen",
+        "services",
+    ])?;
+    for ci in &cis {
+        writer.write_record([
+            ci.id.to_string(),
+            ci.name.clone(),
+            ci.class.clone(),
+            ci.fqdn.clone(),
+            ci.os_name.clone(),
+            ci.os_version.clone(),
+            ci.kernel.clone(),
+            ci.arch.clone(),
+            ci.machine_id.clone(),
+            crate::format_ms(Some(ci.first_seen_at)),
+            crate::format_ms(Some(ci.last_seen_at)),
+            services
+                .get(ci.name.as_str())
+                .map(|s| s.join(";"))
+                .unwrap_or_default(),
+        ])?;
+    }
+    writer.flush()?;
+    Ok(())
+}
+
+pub async fn import_structure(connection: &Connection, file: &Path) -> Result<()> {
+    let data = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let answer: Value = AdminClient::connect(connection)?
+        .post_bytes("/import", "application/json", data)
+        .await?;
+    println!(
+        "{} service(s) created, {} relationship(s) added",
+        answer["services_created"], answer["relations_added"]
+    );
+    Ok(())
+}
+
+pub async fn create_service(connection: &Connection, name: &str, description: &str) -> Result<()> {
+    let answer: Value = AdminClient::connect(connection)?
+        .post(
+            "/services",
+            &serde_json::json!({ "name": name, "description": description }),
+        )
+        .await?;
+    println!("service {name} created (CI {})", answer["id"]);
+    Ok(())
+}
+
+pub async fn add_to_service(connection: &Connection, name: &str, cis: &[String]) -> Result<()> {
+    let answer: Value = AdminClient::connect(connection)?
+        .post(
+            &format!("/services/{}/members", encode_path(name)),
+            &serde_json::json!({ "cis": cis }),
+        )
+        .await?;
+    println!("{} CI(s) added to {name}", answer["added"]);
+    Ok(())
+}
+
+pub async fn show_service(connection: &Connection, name: &str, json: bool) -> Result<()> {
+    let service: ServiceDetail = AdminClient::connect(connection)?
+        .get(&format!("/services/{}", encode_path(name)))
+        .await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&service)?);
+        return Ok(());
+    }
+    println!("service {} (CI {})", service.name, service.id);
+    if !service.description.is_empty() {
+        println!("  {}", service.description);
+    }
+    println!("depends on {} CI(s):", service.members.len());
+    for ci in &service.members {
+        println!(
+            "  {:<6} {:<24} {:<15} last seen {}",
+            ci.id,
+            ci.name,
+            ci.class,
+            crate::format_ms(Some(ci.last_seen_at))
+        );
+    }
     Ok(())
 }
 

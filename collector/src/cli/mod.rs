@@ -70,6 +70,11 @@ pub enum Command {
         #[command(subcommand)]
         command: CiCommand,
     },
+    /// Business services: CIs of class `service` that depend on other CIs.
+    Service {
+        #[command(subcommand)]
+        command: ServiceCommand,
+    },
     /// Warranty data of CIs (from host asset files and imports).
     Warranty {
         #[command(subcommand)]
@@ -133,10 +138,86 @@ pub enum AgentsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum CiCommand {
-    /// List configuration items.
+    /// List configuration items, optionally filtered.
     List {
+        /// Only this class: server, workstation, laptop, virtual_machine, iot_gateway,
+        /// network_device, service.
+        #[arg(long)]
+        class: Option<String>,
+        /// Only CIs with this tag.
+        #[arg(long)]
+        tag: Option<String>,
+        /// Only CIs this business service depends on.
+        #[arg(long)]
+        service: Option<String>,
+        /// Only names matching this glob (`*`, `?`).
+        #[arg(long)]
+        name: Option<String>,
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// A CI's change history, newest first: attributes, software, hardware, asset and warranty,
+    /// relationships, identification; each with its time and source.
+    History {
+        name_or_id: String,
+        /// Only changes within this long, e.g. 7d, 24h.
+        #[arg(long)]
+        since: Option<humantime::Duration>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Relate two CIs: A TYPE B, TYPE one of runs_on, installed_on, connected_to, depends_on,
+    /// member_of.
+    Relate {
+        from: String,
+        #[arg(value_name = "TYPE")]
+        kind: String,
+        to: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Remove a relationship A TYPE B.
+    Unrelate {
+        from: String,
+        #[arg(value_name = "TYPE")]
+        kind: String,
+        to: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Tag a CI (or remove a tag with --remove).
+    Tag {
+        name_or_id: String,
+        tag: String,
+        #[arg(long)]
+        remove: bool,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// What an outage of this CI affects: the CIs and services that depend on it, runs on it or
+    /// are installed on it, transitively.
+    Impact {
+        name_or_id: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Export all CIs with their key attributes (csv), or CIs, services and relationships (json).
+    Export {
+        #[arg(long, value_parser = ["csv", "json"], default_value = "json")]
+        format: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Import services and relationships from a JSON file (the format `ci export --format json`
+    /// writes); all or nothing, errors name the entry.
+    Import {
+        file: PathBuf,
         #[command(flatten)]
         connection: Connection,
     },
@@ -207,6 +288,34 @@ pub enum ConflictsCommand {
         /// With --merge and several candidates: the CI to merge into.
         #[arg(long, requires = "merge")]
         into: Option<i64>,
+        #[command(flatten)]
+        connection: Connection,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Create a business service.
+    Create {
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Make the service depend on CIs (by name or id).
+    Add {
+        name: String,
+        #[arg(required = true)]
+        cis: Vec<String>,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// The service and every CI it depends on.
+    Show {
+        name: String,
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         connection: Connection,
     },

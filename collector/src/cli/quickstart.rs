@@ -86,7 +86,7 @@ pub async fn quickstart(data_dir: Option<PathBuf>, once: bool) -> Result<()> {
         admin.get::<CiDetail>(&format!("/cis/{}", ci.id)).await
     };
     println!();
-    print!("{}", render_ci(&show().await?));
+    print!("{}", render_ci(&show().await?, false));
 
     if !once {
         println!(

@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 use super::{ApiError, AppState};
 use crate::inventory::assets::{self, AssetImport, ImportOutcome};
 use crate::store::{
-    AgentRow, CiDetail, CiRow, ConflictRow, Resolution, ResolveError, SoftwareHit, WarrantyRow,
+    AgentRow, CiDetail, CiFilter, CiRow, CmdbError, CmdbImport, ConflictRow, HistoryEntry,
+    Impacted, Resolution, ResolveError, ServiceDetail, SoftwareHit, WarrantyRow, known_class,
 };
 
 /// Bounds for `enroll-token create`.
@@ -34,13 +35,23 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/software", get(find_software))
         .route("/warranty", get(list_warranty))
         .route("/conflicts", get(list_conflicts))
+        .route("/cis/{key}/history", get(ci_history))
+        .route("/cis/{key}/impact", get(ci_impact))
+        .route("/cis/{key}/tags", post(ci_tag))
+        .route("/relations", post(relate))
+        .route("/services", post(create_service))
+        .route("/services/{name}", get(show_service))
+        .route("/services/{name}/members", post(add_service_members))
+        .route("/export", get(export_structure))
         .route("/conflicts/{id}/resolve", post(resolve_conflict))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             super::small_body,
         ));
     // The import reads its own, larger body (bounded in size and time the same way).
-    let large = Router::new().route("/assets/import", post(import_assets));
+    let large = Router::new()
+        .route("/assets/import", post(import_assets))
+        .route("/import", post(import_structure));
     // Outermost last: the token is checked before any body is read.
     small
         .merge(large)
@@ -134,8 +145,19 @@ async fn revoke_agent(
     }
 }
 
-async fn list_cis(State(state): State<Arc<AppState>>) -> Result<Json<Vec<CiRow>>, ApiError> {
-    Ok(Json(state.store.list_cis().await?))
+async fn list_cis(
+    State(state): State<Arc<AppState>>,
+    Query(filter): Query<CiFilter>,
+) -> Result<Json<Vec<CiRow>>, ApiError> {
+    if let Some(class) = &filter.class
+        && !known_class(class)
+    {
+        return Err(ApiError::BadRequest(format!(
+            "unknown class {class:?}; one of {}",
+            crate::cmdb::classes::ALL.join(", ")
+        )));
+    }
+    Ok(Json(state.store.list_cis_filtered(filter).await?))
 }
 
 async fn show_ci(
@@ -289,4 +311,145 @@ async fn resolve_conflict(
         Err(ResolveError::Store(error)) => Err(error.into()),
         Err(error) => Err(ApiError::Conflict(error.to_string())),
     }
+}
+
+impl From<CmdbError> for ApiError {
+    fn from(error: CmdbError) -> Self {
+        match error {
+            CmdbError::Store(error) => error.into(),
+            CmdbError::UnknownCi(_) | CmdbError::UnknownService(_) => {
+                ApiError::NotFound(error.to_string())
+            }
+            CmdbError::AmbiguousCi { .. } | CmdbError::ServiceExists(_) => {
+                ApiError::Conflict(error.to_string())
+            }
+            CmdbError::UnknownKind(_)
+            | CmdbError::SelfRelation
+            | CmdbError::BadName(_)
+            | CmdbError::Import(_) => ApiError::BadRequest(error.to_string()),
+        }
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct HistoryQuery {
+    /// Only entries at or after this time (ms since the epoch).
+    pub since_ms: Option<i64>,
+}
+
+async fn ci_history(
+    State(state): State<Arc<AppState>>,
+    Path(key): Path<String>,
+    Query(query): Query<HistoryQuery>,
+) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
+    Ok(Json(state.store.history(key, query.since_ms).await?))
+}
+
+async fn ci_impact(
+    State(state): State<Arc<AppState>>,
+    Path(key): Path<String>,
+) -> Result<Json<Vec<Impacted>>, ApiError> {
+    Ok(Json(state.store.impact(key).await?))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TagRequest {
+    pub tag: String,
+    #[serde(default)]
+    pub remove: bool,
+}
+
+async fn ci_tag(
+    State(state): State<Arc<AppState>>,
+    Path(key): Path<String>,
+    Json(request): Json<TagRequest>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let changed = state.store.tag(key, request.tag, request.remove).await?;
+    Ok(Json(serde_json::json!({ "changed": changed })))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RelateRequest {
+    pub from: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub to: String,
+    #[serde(default)]
+    pub remove: bool,
+}
+
+async fn relate(
+    State(state): State<Arc<AppState>>,
+    Json(request): Json<RelateRequest>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let changed = if request.remove {
+        state
+            .store
+            .unrelate(request.from, request.kind, request.to)
+            .await?
+    } else {
+        state
+            .store
+            .relate(request.from, request.kind, request.to)
+            .await?
+    };
+    Ok(Json(serde_json::json!({ "changed": changed })))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CreateService {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+async fn create_service(
+    State(state): State<Arc<AppState>>,
+    Json(request): Json<CreateService>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let id = state
+        .store
+        .create_service(request.name, request.description)
+        .await?;
+    Ok(Json(serde_json::json!({ "id": id })))
+}
+
+async fn show_service(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Json<ServiceDetail>, ApiError> {
+    Ok(Json(state.store.service(name).await?))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Members {
+    pub cis: Vec<String>,
+}
+
+async fn add_service_members(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    Json(request): Json<Members>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let added = state.store.add_to_service(name, request.cis).await?;
+    Ok(Json(serde_json::json!({ "added": added })))
+}
+
+async fn export_structure(
+    State(state): State<Arc<AppState>>,
+) -> Result<Json<CmdbImport>, ApiError> {
+    Ok(Json(state.store.export_structure().await?))
+}
+
+async fn import_structure(
+    State(state): State<Arc<AppState>>,
+    body: Body,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let data = super::read_body(&state, body, IMPORT_BODY_MAX).await?;
+    let import: CmdbImport = serde_json::from_slice(&data)
+        .map_err(|error| ApiError::BadRequest(format!("the import is not valid: {error}")))?;
+    let (services, relations) = state.store.import_structure(import).await?;
+    Ok(Json(
+        serde_json::json!({ "services_created": services, "relations_added": relations }),
+    ))
 }

@@ -151,7 +151,18 @@ pub async fn serve(
             {
                 Ok(0) => {}
                 Ok(deleted) => tracing::info!(deleted, "pruned reports past retention"),
-                Err(error) => tracing::warn!(%error, "pruning history failed"),
+                Err(error) => tracing::warn!(%error, "pruning reports failed"),
+            }
+            let history_ms =
+                i64::from(prune_state.config.store.history_retention_days) * 86_400_000;
+            match prune_state
+                .store
+                .prune_history(crate::now_ms() - history_ms)
+                .await
+            {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(deleted, "pruned CI history past retention"),
+                Err(error) => tracing::warn!(%error, "pruning CI history failed"),
             }
         }
     });

@@ -91,6 +91,10 @@ pub struct CiDetail {
     pub reports_stored: i64,
     pub inventory: Option<CiInventory>,
     pub asset: Option<AssetInfo>,
+    /// Class-specific attributes (see `cmdb::classes`).
+    pub attributes: serde_json::Value,
+    pub tags: Vec<String>,
+    pub relations: Vec<super::relations::Relation>,
     /// Newest first.
     pub history: Vec<HistoryEntry>,
 }
@@ -102,7 +106,7 @@ const LATEST_REPORT: &str = "(SELECT r.id FROM agents a JOIN reports r
      WHERE a.ci_id = c.id ORDER BY r.collected_at DESC LIMIT 1)";
 
 /// The CI columns, with "last seen" and "latest" read from its newest report.
-fn ci_columns() -> String {
+pub(super) fn ci_columns() -> String {
     format!(
         "c.id, c.name, c.class, c.fqdn, c.os_name, c.os_version, c.kernel, c.arch, c.machine_id, c.agent_version, c.first_seen_at,
          COALESCE((SELECT lr.received_at FROM reports lr WHERE lr.id = {LATEST_REPORT}), c.first_seen_at),
@@ -110,7 +114,7 @@ fn ci_columns() -> String {
     )
 }
 
-fn ci_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CiRow> {
+pub(super) fn ci_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CiRow> {
     Ok(CiRow {
         id: r.get(0)?,
         name: r.get(1)?,
@@ -551,6 +555,10 @@ fn ci_detail(conn: &Connection, id: i64) -> Result<Option<CiDetail>, StoreError>
         |r| r.get(0),
     )?;
     let (inventory, asset, history) = super::inventory::ci_inventory(conn, id)?;
+    let attributes: String =
+        conn.query_row("SELECT attributes FROM cis WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })?;
     Ok(Some(CiDetail {
         ci,
         agents,
@@ -558,6 +566,9 @@ fn ci_detail(conn: &Connection, id: i64) -> Result<Option<CiDetail>, StoreError>
         reports_stored,
         inventory,
         asset,
+        attributes: serde_json::from_str(&attributes).unwrap_or(serde_json::Value::Null),
+        tags: super::relations::tags_of(conn, id)?,
+        relations: super::relations::relations_of(conn, id)?,
         history,
     }))
 }

@@ -365,10 +365,11 @@ fn resolve_in_tx(
                 stmt.execute(params![own.min(*other), own.max(*other)])
                     .map_err(StoreError::from)?;
             }
-            super::inventory::history(
+            super::inventory::history_from(
                 conn,
                 own,
                 now,
+                "admin",
                 "identification",
                 &format!("kept apart from CIs {candidates:?} by an admin"),
                 serde_json::json!({ "conflict": id }),
@@ -459,11 +460,24 @@ fn merge(
         params![from, into],
     )?;
     conn.execute("DELETE FROM ci_distinct WHERE a = ?1 OR b = ?1", [from])?;
+    for sql in [
+        "UPDATE OR IGNORE ci_relations SET from_ci = ?2 WHERE from_ci = ?1",
+        "UPDATE OR IGNORE ci_relations SET to_ci = ?2 WHERE to_ci = ?1",
+        "UPDATE OR IGNORE ci_tags SET ci_id = ?2 WHERE ci_id = ?1",
+    ] {
+        conn.execute(sql, params![from, into])?;
+    }
+    conn.execute(
+        "DELETE FROM ci_relations WHERE from_ci = ?1 OR to_ci = ?1 OR from_ci = to_ci",
+        [from],
+    )?;
+    conn.execute("DELETE FROM ci_tags WHERE ci_id = ?1", [from])?;
     conn.execute("DELETE FROM cis WHERE id = ?1", [from])?;
-    super::inventory::history(
+    super::inventory::history_from(
         conn,
         into,
         now,
+        "admin",
         "identification",
         &format!("merged CI {from} (agent {agent_id}) into this CI by an admin"),
         serde_json::json!({ "from": from, "agent": agent_id }),

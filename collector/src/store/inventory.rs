@@ -59,6 +59,8 @@ pub struct WarrantyRow {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HistoryEntry {
     pub at: i64,
+    /// `agent`, `snmp`, `import` or `admin`.
+    pub source: String,
     pub kind: String,
     pub summary: String,
     pub detail: serde_json::Value,
@@ -363,10 +365,34 @@ fn update_hardware(
         })
         .unwrap_or_default();
     let uuid = junk::usable_uuid(&system.uuid).unwrap_or_default();
+    let (class, attributes) = crate::cmdb::classes::classify(inventory);
+    let old_class: String = conn
+        .prepare_cached("SELECT class FROM cis WHERE id = ?1")?
+        .query_row([ci_id], |r| r.get(0))?;
     conn.prepare_cached(
-        "UPDATE cis SET vendor = ?2, product = ?3, serial = ?4, hw_uuid = ?5 WHERE id = ?1",
+        "UPDATE cis SET vendor = ?2, product = ?3, serial = ?4, hw_uuid = ?5, class = ?6, attributes = ?7
+         WHERE id = ?1",
     )?
-    .execute(params![ci_id, system.vendor, system.product, serial, uuid])?;
+    .execute(params![
+        ci_id,
+        system.vendor,
+        system.product,
+        serial,
+        uuid,
+        class,
+        attributes.to_string()
+    ])?;
+    // The first inventory sets the class; later changes are history.
+    if old_class != class && previous.is_some() {
+        history(
+            conn,
+            ci_id,
+            now,
+            "attributes",
+            &format!("class {old_class} -> {class}"),
+            serde_json::json!({ "class": { "from": old_class, "to": class } }),
+        )?;
+    }
     let Some(previous) = previous else {
         return Ok(());
     };
@@ -568,10 +594,16 @@ fn apply_asset(
         origin,
     ])?;
     let summary = format!("asset data from {origin}: {}", changed.join(", "));
-    history(
+    let source = if origin.starts_with("import") {
+        "import"
+    } else {
+        "agent"
+    };
+    history_from(
         conn,
         ci_id,
         now,
+        source,
         "asset",
         &summary,
         serde_json::Value::Object(changes),
@@ -579,6 +611,7 @@ fn apply_asset(
     Ok(true)
 }
 
+/// Records a change made by an agent's report in the CI's history.
 pub(super) fn history(
     conn: &Connection,
     ci_id: i64,
@@ -587,10 +620,24 @@ pub(super) fn history(
     summary: &str,
     detail: serde_json::Value,
 ) -> Result<(), StoreError> {
+    history_from(conn, ci_id, at, "agent", kind, summary, detail)
+}
+
+/// Records a change in the CI's history with where it came from: `agent`, `snmp`, `import` or
+/// `admin`.
+pub(super) fn history_from(
+    conn: &Connection,
+    ci_id: i64,
+    at: i64,
+    source: &str,
+    kind: &str,
+    summary: &str,
+    detail: serde_json::Value,
+) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "INSERT INTO ci_history (ci_id, at, kind, summary, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO ci_history (ci_id, at, source, kind, summary, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![ci_id, at, kind, summary, detail.to_string()])?;
+    .execute(params![ci_id, at, source, kind, summary, detail.to_string()])?;
     Ok(())
 }
 
@@ -660,15 +707,16 @@ pub(super) fn ci_inventory(conn: &Connection, ci_id: i64) -> Result<CiExtras, St
     );
     let asset = read_asset(conn, ci_id)?;
     let mut stmt = conn.prepare(
-        "SELECT at, kind, summary, detail FROM ci_history WHERE ci_id = ?1 ORDER BY at DESC, id DESC LIMIT ?2",
+        "SELECT at, source, kind, summary, detail FROM ci_history WHERE ci_id = ?1 ORDER BY at DESC, id DESC LIMIT ?2",
     )?;
     let history = stmt
         .query_map(params![ci_id, HISTORY_SHOWN], |r| {
-            let detail: String = r.get(3)?;
+            let detail: String = r.get(4)?;
             Ok(HistoryEntry {
                 at: r.get(0)?,
-                kind: r.get(1)?,
-                summary: r.get(2)?,
+                source: r.get(1)?,
+                kind: r.get(2)?,
+                summary: r.get(3)?,
                 detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
             })
         })?

@@ -12,6 +12,7 @@ mod checkpointer;
 mod cis;
 mod identify;
 mod inventory;
+mod relations;
 mod schema;
 mod writer;
 
@@ -27,6 +28,10 @@ pub use cis::{CiDetail, CiRow, IngestOutcome, IngestRejection, ReportContent, Re
 pub use identify::{ConflictRow, Resolution, ResolveError};
 pub use inventory::{
     CiInventory, HistoryEntry, InventoryRecord, SoftwareHit, WarrantyRow, asset_fields,
+};
+pub use relations::{
+    CiFilter, CmdbError, CmdbImport, Impacted, RELATION_KINDS, Relation, RelationSpec,
+    ServiceDetail, ServiceSpec, known_class,
 };
 
 /// Read connections kept open for reuse.

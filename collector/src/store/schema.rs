@@ -205,6 +205,31 @@ const MIGRATIONS: &[&str] = &[
     INSERT OR IGNORE INTO ci_identifiers (kind, value, ci_id)
         SELECT 'fqdn', lower(fqdn), id FROM cis WHERE fqdn != '';
     "#,
+    // 6: history says where each change came from; typed relationships between CIs; tags;
+    // class-specific attributes (JSON). Business services are CIs of class 'service'.
+    r#"
+    ALTER TABLE ci_history ADD COLUMN source TEXT NOT NULL DEFAULT 'agent';  -- agent, snmp, import, admin
+    UPDATE ci_history SET source = 'import' WHERE kind = 'asset' AND summary LIKE 'asset data from import%';
+    UPDATE ci_history SET source = 'admin' WHERE summary LIKE '%by an admin%';
+    CREATE INDEX ci_history_at ON ci_history(at);
+    CREATE TABLE ci_relations (
+        from_ci     INTEGER NOT NULL REFERENCES cis(id),
+        kind        TEXT NOT NULL,      -- runs_on, installed_on, connected_to, depends_on, member_of
+        to_ci       INTEGER NOT NULL REFERENCES cis(id),
+        source      TEXT NOT NULL,      -- admin, agent, snmp, import
+        created_at  INTEGER NOT NULL,
+        PRIMARY KEY (from_ci, kind, to_ci)
+    ) WITHOUT ROWID;
+    CREATE INDEX ci_relations_to ON ci_relations(to_ci, kind);
+    CREATE TABLE ci_tags (
+        ci_id  INTEGER NOT NULL REFERENCES cis(id),
+        tag    TEXT NOT NULL,
+        PRIMARY KEY (ci_id, tag)
+    ) WITHOUT ROWID;
+    CREATE INDEX ci_tags_tag ON ci_tags(tag);
+    ALTER TABLE cis ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}';
+    CREATE INDEX cis_class ON cis(class);
+    "#,
 ];
 
 /// The schema version this build creates.
