@@ -54,9 +54,9 @@ enum Command {
         #[arg(long)]
         once: bool,
     },
-    /// Print what would be sent, without sending.
+    /// Print what would be sent, without sending: metrics and (unless disabled) inventory.
     Collect {
-        /// One JSON object with top-level `host` and `metrics`.
+        /// One JSON object with top-level `host`, `metrics` and `inventory`.
         #[arg(long)]
         json: bool,
         #[arg(long)]
@@ -199,10 +199,23 @@ async fn execute(command: Command, config: Config) -> Result<()> {
         }
         Command::Collect { json, .. } => {
             let report = steward_agent::run::collect_once(&config).await?;
+            let inventory = config.inventory.enabled.then(|| {
+                steward_agent::inventory::collect(&config.root, &config.inventory.asset_file)
+            });
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                let mut value = serde_json::to_value(&report)?;
+                if let (Some(object), Some(inventory)) = (value.as_object_mut(), &inventory) {
+                    object.insert(
+                        "inventory".into(),
+                        steward_agent::inventory::json_view(inventory),
+                    );
+                }
+                println!("{}", serde_json::to_string_pretty(&value)?);
             } else {
                 print!("{}", steward_agent::run::human_summary(&report));
+                if let Some(inventory) = &inventory {
+                    print!("{}", steward_agent::inventory::human_summary(inventory));
+                }
             }
             Ok(())
         }

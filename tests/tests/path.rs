@@ -98,7 +98,7 @@ fn acknowledged_reports_survive_a_collector_crash() {
 }
 
 #[test]
-fn collect_json_has_host_and_metrics() {
+fn collect_json_has_host_metrics_and_inventory() {
     let out = steward_e2e::run(
         std::process::Command::new(steward_e2e::bin("steward-agent")).args(["collect", "--json"]),
     );
@@ -107,6 +107,33 @@ fn collect_json_has_host_and_metrics() {
     assert!(json["host"]["hostname"].is_string());
     assert!(json["metrics"]["memory"]["total"].as_u64().unwrap() > 0);
     assert!(json["metrics"]["networks"].is_array());
+    let software = json["inventory"]["software"].as_array().unwrap();
+    assert!(
+        software
+            .iter()
+            .all(|p| ["name", "version", "arch", "source"]
+                .iter()
+                .all(|k| p[k].is_string())),
+        "every package has name, version, arch and source"
+    );
+    for key in ["vendor", "model", "serial", "uuid"] {
+        assert!(
+            json["inventory"]["hardware"][key].is_string(),
+            "inventory.hardware.{key}"
+        );
+    }
+    // With a fixture root, the inventory is that host's.
+    let dir = tempfile::tempdir().unwrap();
+    let root = steward_e2e::fixture_root(dir.path(), "dell-poweredge-r740");
+    let out = steward_e2e::run(
+        std::process::Command::new(steward_e2e::bin("steward-agent"))
+            .args(["collect", "--json", "--root"])
+            .arg(&root),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["inventory"]["hardware"]["serial"], "7XK2QH3");
+    assert_eq!(json["inventory"]["hardware"]["model"], "PowerEdge R740");
 }
 
 fn sysinfo_hostname() -> String {

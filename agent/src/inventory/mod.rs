@@ -36,6 +36,35 @@ pub fn content_hash(inventory: &Inventory) -> String {
     hex::encode(ring::digest::digest(&ring::digest::SHA256, &bytes))
 }
 
+/// The JSON view of an inventory: the wire structure, plus the hardware identity (`vendor`,
+/// `model`, `serial`, `uuid`, and the board's for ARM gateways) at the top of `hardware`, where
+/// scripts look for it.
+pub fn json_view(inventory: &Inventory) -> serde_json::Value {
+    let mut value = serde_json::to_value(inventory).unwrap_or(serde_json::Value::Null);
+    let hw = &inventory.hardware;
+    let board = hw.board.clone().unwrap_or_default();
+    let pick = |system: &str, board: &str| {
+        if system.is_empty() {
+            board.to_string()
+        } else {
+            system.to_string()
+        }
+    };
+    if let Some(hardware) = value.get_mut("hardware").and_then(|h| h.as_object_mut()) {
+        hardware.insert("vendor".into(), hw.system.vendor.clone().into());
+        hardware.insert(
+            "model".into(),
+            pick(&hw.system.product, &board.model).into(),
+        );
+        hardware.insert(
+            "serial".into(),
+            pick(&hw.system.serial, &board.serial).into(),
+        );
+        hardware.insert("uuid".into(), hw.system.uuid.clone().into());
+    }
+    value
+}
+
 /// A short human view, for `steward-agent inventory`.
 pub fn human_summary(inventory: &Inventory) -> String {
     use std::fmt::Write;
