@@ -1,7 +1,7 @@
 //! Inventory per CI: the newest full inventory, its software as rows, hardware identity on the
 //! CI, asset and warranty data, and the changes between inventories recorded in the CI's history.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
@@ -436,35 +436,61 @@ fn update_hardware(
         before.memory.total_bytes.to_string(),
         after.memory.total_bytes.to_string(),
     );
-    let disks = |h: &steward_shared::v1::Hardware| {
-        h.disks
-            .iter()
-            .map(|d| format!("{} {} {}", d.name, d.model, d.serial))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    note("disks", disks(before), disks(after));
-    let nics = |h: &steward_shared::v1::Hardware| {
-        h.nics
-            .iter()
-            .filter(|n| !n.virtual_nic)
-            .map(|n| format!("{} {}", n.name, n.mac))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    note("nics", nics(before), nics(after));
     note(
         "os",
         format!("{} {}", before.os.name, before.os.version),
         format!("{} {}", after.os.name, after.os.version),
     );
+    // Components by identity: what was added and what was removed, not just "changed".
+    let disks = |h: &steward_shared::v1::Hardware| -> BTreeSet<String> {
+        h.disks
+            .iter()
+            .map(|d| format!("disk {} {} serial {}", d.name, d.model, d.serial))
+            .collect()
+    };
+    let nics = |h: &steward_shared::v1::Hardware| -> BTreeSet<String> {
+        h.nics
+            .iter()
+            .filter(|n| !n.virtual_nic)
+            .map(|n| format!("nic {} {}", n.name, n.mac))
+            .collect()
+    };
+    let dimms = |h: &steward_shared::v1::Hardware| -> BTreeSet<String> {
+        h.memory
+            .dimms
+            .iter()
+            .map(|d| {
+                format!(
+                    "memory module {} {} GiB serial {}",
+                    d.locator,
+                    d.size_bytes >> 30,
+                    d.serial
+                )
+            })
+            .collect()
+    };
+    let mut components = Vec::new();
+    for (old, new) in [
+        (disks(before), disks(after)),
+        (nics(before), nics(after)),
+        (dimms(before), dimms(after)),
+    ] {
+        components.extend(old.difference(&new).map(|c| format!("{c} removed")));
+        components.extend(new.difference(&old).map(|c| format!("{c} added")));
+    }
+    if !components.is_empty() {
+        changes.insert("components".into(), serde_json::json!(components));
+    }
     if changes.is_empty() {
         return Ok(());
     }
-    let summary = format!(
-        "hardware: {} changed",
-        changes.keys().cloned().collect::<Vec<_>>().join(", ")
-    );
+    let mut parts: Vec<String> = changes
+        .keys()
+        .filter(|k| *k != "components")
+        .map(|k| format!("{k} changed"))
+        .collect();
+    parts.extend(components);
+    let summary = format!("hardware: {}", parts.join("; "));
     history(
         conn,
         ci_id,
