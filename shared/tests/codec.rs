@@ -208,3 +208,139 @@ fn the_json_view_has_host_and_metrics_at_the_top() {
     assert_eq!(json["host"]["hostname"], "web-01");
     assert_eq!(json["metrics"]["filesystems"][0]["mount"], "/");
 }
+
+/// An inventory report using every inventory type, for the kind-1 golden bytes.
+fn sample_v1_inventory() -> Envelope {
+    use steward_shared::v1::{
+        AssetInfo, BoardInfo, CpuInfo, Dimm, DiskInfo, Hardware, Inventory, InventoryReport,
+        MemoryInfo, NicInfo, OsInfo, SoftwarePackage, SourceStatus, SystemInfo, Virtualization,
+    };
+    Envelope {
+        agent_id: "a-3f2c9e71b0d84a56".into(),
+        seq: 4_200_002,
+        sent_at_ms: 1_795_000_000_456,
+        payload: Payload::Inventory(InventoryReport {
+            host: HostIdentity {
+                hostname: "web-01".into(),
+                machine_id: "4c4c4544004d3510804bc4c04f4e4a32".into(),
+                ..Default::default()
+            },
+            collected_at_ms: 1_795_000_000_400,
+            content_hash: "9f2c".repeat(16),
+            content: Some(Inventory {
+                hardware: Hardware {
+                    system: SystemInfo {
+                        vendor: "Dell Inc.".into(),
+                        product: "PowerEdge R740".into(),
+                        version: "".into(),
+                        serial: "7XK2QH3".into(),
+                        uuid: "4c4c4544-0058-4b10-8032-b7c04f514833".into(),
+                        sku: "SKU=0715".into(),
+                        family: "PowerEdge".into(),
+                        bios_vendor: "Dell Inc.".into(),
+                        bios_version: "2.19.1".into(),
+                        bios_date: "06/05/2023".into(),
+                        board_vendor: "Dell Inc.".into(),
+                        board_product: "0YWR7D".into(),
+                        board_serial: ".7XK2QH3.CNFCP0097A00B1.".into(),
+                        chassis_type: 23,
+                        chassis_asset_tag: "INV-004217".into(),
+                        chassis_serial: "7XK2QH3".into(),
+                    },
+                    cpu: CpuInfo {
+                        vendor: "GenuineIntel".into(),
+                        model: "Intel(R) Xeon(R) Gold 6230R CPU @ 2.10GHz".into(),
+                        sockets: 2,
+                        cores: 52,
+                        threads: 104,
+                        max_mhz: Some(4000),
+                    },
+                    memory: MemoryInfo {
+                        total_bytes: 412_316_860_416,
+                        dimms: vec![Dimm {
+                            locator: "A1".into(),
+                            size_bytes: 34_359_738_368,
+                            kind: "DDR4".into(),
+                            speed_mts: Some(2933),
+                            manufacturer: "Hynix".into(),
+                            serial: "3A1B2C3D".into(),
+                            part_number: "HMA84GR7CJR4N-WM".into(),
+                        }],
+                    },
+                    disks: vec![DiskInfo {
+                        name: "sda".into(),
+                        model: "MZ7KH960HAJR0D3".into(),
+                        serial: "S47NNA0M812345".into(),
+                        size_bytes: 960_197_124_096,
+                        rotational: Some(false),
+                        transport: "sata".into(),
+                        removable: false,
+                    }],
+                    nics: vec![NicInfo {
+                        name: "eno1".into(),
+                        mac: "b0:26:28:11:22:01".into(),
+                        permanent_mac: "".into(),
+                        speed_mbps: Some(10_000),
+                        driver: "bnxt_en".into(),
+                        virtual_nic: false,
+                    }],
+                    virtualization: Virtualization::default(),
+                    board: Some(BoardInfo::default()),
+                    os: OsInfo {
+                        id: "debian".into(),
+                        id_like: "".into(),
+                        name: "Debian GNU/Linux".into(),
+                        version: "12".into(),
+                        pretty_name: "Debian GNU/Linux 12 (bookworm)".into(),
+                        kernel: "6.1.0-26-amd64".into(),
+                        arch: "x86_64".into(),
+                        machine_id: "4c4c4544004d3510804bc4c04f4e4a32".into(),
+                    },
+                },
+                software: vec![SoftwarePackage {
+                    name: "openssl".into(),
+                    version: "3.0.15-1~deb12u1".into(),
+                    arch: "amd64".into(),
+                    publisher: "Debian OpenSSL Team".into(),
+                    installed_at_ms: Some(1_790_000_000_000),
+                    size_bytes: Some(2_347_008),
+                    source: "dpkg".into(),
+                }],
+                asset: Some(AssetInfo {
+                    asset_tag: "INV-004217".into(),
+                    warranty_end: "2028-04-16".into(),
+                    ..Default::default()
+                }),
+                sources: vec![SourceStatus {
+                    source: "dmi".into(),
+                    items: 1,
+                    error: None,
+                    warnings: vec!["product_serial needs root".into()],
+                }],
+            }),
+        }),
+    }
+}
+
+fn inventory_golden_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/v1_inventory.bin")
+}
+
+#[test]
+fn v1_inventory_encoding_matches_the_golden_bytes() {
+    let bytes = encode_v1(&sample_v1_inventory()).unwrap();
+    if std::env::var_os("STEWARD_UPDATE_GOLDEN").is_some() {
+        std::fs::write(inventory_golden_path(), &bytes).unwrap();
+    }
+    let golden = std::fs::read(inventory_golden_path()).unwrap();
+    assert_eq!(
+        bytes, golden,
+        "the v1 inventory wire format changed: v1 is frozen, add a v2 instead"
+    );
+    let steward_shared::Envelope::V1(decoded) = decode(&golden).unwrap();
+    assert_eq!(decoded, sample_v1_inventory());
+    // Every truncation is refused, never misread.
+    for cut in 0..golden.len() {
+        assert!(decode(&golden[..cut]).is_err(), "a {cut}-byte prefix decoded");
+    }
+}
