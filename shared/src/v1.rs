@@ -185,6 +185,18 @@ pub struct Inventory {
     pub asset: Option<AssetInfo>,
     /// Every source that ran, with its outcome: a failed source does not stop the others.
     pub sources: Vec<SourceStatus>,
+    /// Virtual machines defined on this host when it is a hypervisor (libvirt, Proxmox).
+    pub guests: Vec<VirtualGuest>,
+}
+
+/// A virtual machine defined on a hypervisor host.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VirtualGuest {
+    pub name: String,
+    /// The guest's SMBIOS UUID, as its own agent reports it.
+    pub uuid: String,
+    /// `libvirt` or `proxmox`.
+    pub source: String,
 }
 
 /// The outcome of one inventory source (`dpkg`, `rpm`, `dmi`, `asset-file`, ...).

@@ -213,7 +213,8 @@ fn the_json_view_has_host_and_metrics_at_the_top() {
 fn sample_v1_inventory() -> Envelope {
     use steward_shared::v1::{
         AssetInfo, BoardInfo, CpuInfo, Dimm, DiskInfo, Hardware, Inventory, InventoryReport,
-        MemoryInfo, NicInfo, OsInfo, SoftwarePackage, SourceStatus, SystemInfo, Virtualization,
+        MemoryInfo, NicInfo, OsInfo, SoftwarePackage, SourceStatus, SystemInfo, VirtualGuest,
+        Virtualization,
     };
     Envelope {
         agent_id: "a-3f2c9e71b0d84a56".into(),
@@ -317,6 +318,11 @@ fn sample_v1_inventory() -> Envelope {
                     error: None,
                     warnings: vec!["product_serial needs root".into()],
                 }],
+                guests: vec![VirtualGuest {
+                    name: "app-01".into(),
+                    uuid: "4dea22b3-1d52-d8f3-2516-782e98ab3fa0".into(),
+                    source: "libvirt".into(),
+                }],
             }),
         }),
     }
@@ -341,6 +347,9 @@ fn v1_inventory_encoding_matches_the_golden_bytes() {
     assert_eq!(decoded, sample_v1_inventory());
     // Every truncation is refused, never misread.
     for cut in 0..golden.len() {
-        assert!(decode(&golden[..cut]).is_err(), "a {cut}-byte prefix decoded");
+        assert!(
+            decode(&golden[..cut]).is_err(),
+            "a {cut}-byte prefix decoded"
+        );
     }
 }

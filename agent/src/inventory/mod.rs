@@ -7,6 +7,7 @@
 //! inventory is sent as a small marker instead of in full.
 
 pub mod asset;
+pub mod guests;
 pub mod hardware;
 pub mod schedule;
 pub mod software;
@@ -22,11 +23,14 @@ pub fn collect(root: &Path, asset_file: &Path) -> Inventory {
     sources.extend(software_sources);
     let (asset, asset_status) = asset::collect(root, asset_file);
     sources.extend(asset_status);
+    let (guests, guests_status) = guests::collect(root);
+    sources.extend(guests_status);
     Inventory {
         hardware,
         software,
         asset,
         sources,
+        guests,
     }
 }
 

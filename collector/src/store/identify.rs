@@ -217,6 +217,9 @@ pub(super) fn record_identifiers(
     set("hostname", vec![&claim.hostname])?;
     set("fqdn", vec![&claim.fqdn])?;
     if hardware {
+        if !claim.uuid.is_empty() {
+            super::relations::relate_to_declaring_host(conn, ci_id, &claim.uuid)?;
+        }
         set("uuid", vec![&claim.uuid])?;
         set("serial", vec![&claim.serial])?;
         set("mac", claim.macs.iter().map(String::as_str).collect())?;

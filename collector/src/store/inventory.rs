@@ -225,6 +225,7 @@ pub(super) fn store_in_tx(
     ])?;
     replace_software(conn, ci_id, now, previous.as_ref(), inventory)?;
     update_hardware(conn, ci_id, now, previous.as_ref(), inventory)?;
+    super::relations::sync_guests(conn, ci_id, &inventory.guests)?;
     if let Some(asset) = &inventory.asset {
         // Only what changed in the host's file since its last inventory: an unchanged file
         // must not undo newer data from an import.

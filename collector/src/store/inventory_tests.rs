@@ -429,3 +429,91 @@ async fn the_host_asset_file_overrides_an_import_only_where_the_file_changed() {
     );
     store.close();
 }
+
+#[tokio::test]
+async fn a_guest_runs_on_the_hypervisor_that_declares_it_whichever_reports_first() {
+    use steward_shared::v1::VirtualGuest;
+    let (_dir, store) = open();
+    let guest = |uuid: &str| VirtualGuest {
+        name: "vm".into(),
+        uuid: uuid.into(),
+        source: "libvirt".into(),
+    };
+    let vm_inventory = |serial: &str, uuid: &str| {
+        let mut inv = inventory(serial, vec![]);
+        inv.hardware.system.uuid = uuid.into();
+        inv.hardware.virtualization.hypervisor = "kvm".into();
+        inv
+    };
+    let relations = |detail: &CiDetail| {
+        detail
+            .relations
+            .iter()
+            .map(|r| format!("{} {} {}", r.from_name, r.kind, r.to_name))
+            .collect::<Vec<_>>()
+    };
+    // The host first, then its guest's agent.
+    enroll(&store, "h1", "m-kvm1", "kvm1").await;
+    let mut host = inventory("HOST1", vec![]);
+    host.guests = vec![guest("4dea22b3-1d52-d8f3-2516-782e98ab3fa0")];
+    store
+        .ingest(record("h1", 1, "kvm1", 1_000, "h", Some(host)))
+        .await
+        .unwrap();
+    enroll(&store, "g1", "m-vm1", "vm1").await;
+    store
+        .ingest(record(
+            "g1",
+            1,
+            "vm1",
+            2_000,
+            "g",
+            Some(vm_inventory("VM1", "4DEA22B3-1D52-D8F3-2516-782E98AB3FA0")),
+        ))
+        .await
+        .unwrap();
+    let vm1 = store.find_ci("vm1".into()).await.unwrap().unwrap().unwrap();
+    assert_eq!(relations(&vm1), vec!["vm1 runs_on kvm1"]);
+    assert_eq!(vm1.ci.class, "virtual_machine");
+
+    // The guest first (byte-swapped UUID, as some firmware shows it), then the host.
+    enroll(&store, "g2", "m-vm2", "vm2").await;
+    store
+        .ingest(record(
+            "g2",
+            1,
+            "vm2",
+            3_000,
+            "g2",
+            Some(vm_inventory("VM2", "b322ea4d-521d-f3d8-2516-782e98ab3fa1")),
+        ))
+        .await
+        .unwrap();
+    let mut host = inventory("HOST1", vec![]);
+    host.guests = vec![
+        guest("4dea22b3-1d52-d8f3-2516-782e98ab3fa0"),
+        guest("4dea22b3-1d52-d8f3-2516-782e98ab3fa1"),
+    ];
+    store
+        .ingest(record("h1", 2, "kvm1", 4_000, "h2", Some(host)))
+        .await
+        .unwrap();
+    let vm2 = store.find_ci("vm2".into()).await.unwrap().unwrap().unwrap();
+    assert_eq!(relations(&vm2), vec!["vm2 runs_on kvm1"]);
+
+    // vm1 migrated away: the host no longer declares it.
+    let mut host = inventory("HOST1", vec![]);
+    host.guests = vec![guest("4dea22b3-1d52-d8f3-2516-782e98ab3fa1")];
+    store
+        .ingest(record("h1", 3, "kvm1", 5_000, "h3", Some(host)))
+        .await
+        .unwrap();
+    let vm1 = store.find_ci("vm1".into()).await.unwrap().unwrap().unwrap();
+    assert!(relations(&vm1).is_empty(), "{:?}", relations(&vm1));
+    let impact = store.impact("kvm1".into()).await.unwrap();
+    assert_eq!(
+        impact.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(),
+        vec!["vm2"]
+    );
+    store.close();
+}

@@ -185,7 +185,7 @@ fn name_of(conn: &Connection, id: i64) -> Result<String, CmdbError> {
         .unwrap_or_else(|| format!("#{id}")))
 }
 
-fn relate_in_tx(
+pub(super) fn relate_in_tx(
     conn: &Connection,
     from: &str,
     kind: &str,
@@ -696,4 +696,105 @@ impl Store {
 /// Whether `class` is a known class name (for `ci list --class`).
 pub fn known_class(class: &str) -> bool {
     classes::ALL.contains(&class)
+}
+
+/// Records the guests a hypervisor host declares and keeps `guest runs_on host` relationships
+/// (source `agent`) in step: new guests found as CIs are related, guests no longer declared are
+/// unrelated. Guests whose CI does not exist yet are related when it appears (see
+/// [`relate_to_declaring_host`]).
+pub(super) fn sync_guests(
+    conn: &Connection,
+    host: i64,
+    guests: &[steward_shared::v1::VirtualGuest],
+) -> Result<(), StoreError> {
+    let canonical = |u: &str| crate::cmdb::identify::canonical_uuid(u);
+    let declared: BTreeMap<String, &str> = guests
+        .iter()
+        .filter(|g| crate::inventory::junk::usable_uuid(&g.uuid).is_some())
+        .map(|g| (canonical(&g.uuid), g.name.as_str()))
+        .collect();
+    conn.execute("DELETE FROM ci_guests WHERE host_ci = ?1", [host])?;
+    let mut insert = conn.prepare_cached(
+        "INSERT OR IGNORE INTO ci_guests (host_ci, uuid, name) VALUES (?1, ?2, ?3)",
+    )?;
+    for (uuid, name) in &declared {
+        insert.execute(params![host, uuid, name])?;
+    }
+    // The guests' CIs, by their UUID identifier.
+    let mut find = conn.prepare_cached(
+        "SELECT ci_id FROM ci_identifiers WHERE kind = 'uuid' AND value = ?1 AND ci_id != ?2",
+    )?;
+    let mut wanted = BTreeSet::new();
+    for uuid in declared.keys() {
+        for id in find.query_map(params![uuid, host], |r| r.get::<_, i64>(0))? {
+            wanted.insert(id?);
+        }
+    }
+    let current: BTreeSet<i64> = conn
+        .prepare_cached(
+            "SELECT from_ci FROM ci_relations WHERE to_ci = ?1 AND kind = 'runs_on' AND source = 'agent'",
+        )?
+        .query_map([host], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let now = crate::now_ms();
+    for gone in current.difference(&wanted) {
+        conn.execute(
+            "DELETE FROM ci_relations WHERE from_ci = ?1 AND kind = 'runs_on' AND to_ci = ?2",
+            params![gone, host],
+        )
+        .map_err(StoreError::from)?;
+        let summary = format!(
+            "{} runs_on {} removed (no longer defined on that host)",
+            name_of(conn, *gone).unwrap_or_default(),
+            name_of(conn, host).unwrap_or_default()
+        );
+        for id in [*gone, host] {
+            history_from(
+                conn,
+                id,
+                now,
+                "agent",
+                "relationship",
+                &summary,
+                serde_json::json!({}),
+            )?;
+        }
+    }
+    for new in wanted.difference(&current) {
+        relate_ids(conn, *new, "runs_on", host, "agent").map_err(|e| match e {
+            CmdbError::Store(e) => e,
+            other => StoreError::Task(other.to_string()),
+        })?;
+    }
+    Ok(())
+}
+
+/// When a CI's UUID becomes known, relates it to the host that declared it as a guest.
+pub(super) fn relate_to_declaring_host(
+    conn: &Connection,
+    ci: i64,
+    uuid: &str,
+) -> Result<(), StoreError> {
+    let hosts: Vec<i64> = conn
+        .prepare_cached("SELECT host_ci FROM ci_guests WHERE uuid = ?1 AND host_ci != ?2")?
+        .query_map(params![uuid, ci], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for host in hosts {
+        relate_ids(conn, ci, "runs_on", host, "agent").map_err(|e| match e {
+            CmdbError::Store(e) => e,
+            other => StoreError::Task(other.to_string()),
+        })?;
+    }
+    Ok(())
+}
+
+/// [`relate_in_tx`] by CI ids.
+fn relate_ids(
+    conn: &Connection,
+    from: i64,
+    kind: &str,
+    to: i64,
+    source: &str,
+) -> Result<bool, CmdbError> {
+    relate_in_tx(conn, &from.to_string(), kind, &to.to_string(), source)
 }

@@ -230,6 +230,17 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE cis ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}';
     CREATE INDEX cis_class ON cis(class);
     "#,
+    // 7: the virtual machines a hypervisor host declares (libvirt, Proxmox), by SMBIOS UUID, so
+    // the guest's CI `runs_on` the host whichever of the two reports first.
+    r#"
+    CREATE TABLE ci_guests (
+        host_ci  INTEGER NOT NULL REFERENCES cis(id),
+        uuid     TEXT NOT NULL,   -- canonical (see cmdb::identify::canonical_uuid)
+        name     TEXT NOT NULL,
+        PRIMARY KEY (host_ci, uuid)
+    ) WITHOUT ROWID;
+    CREATE INDEX ci_guests_uuid ON ci_guests(uuid);
+    "#,
 ];
 
 /// The schema version this build creates.
