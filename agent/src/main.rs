@@ -188,7 +188,7 @@ async fn execute(command: Command, config: Config) -> Result<()> {
                 &config.state_dir,
             )
             .await?;
-            println!(
+            steward_agent::outln!(
                 "enrolled as {agent_id}; state in {}",
                 config.state_dir.display()
             );
@@ -210,11 +210,11 @@ async fn execute(command: Command, config: Config) -> Result<()> {
                         steward_agent::inventory::json_view(inventory),
                     );
                 }
-                println!("{}", serde_json::to_string_pretty(&value)?);
+                steward_agent::outln!("{}", serde_json::to_string_pretty(&value)?);
             } else {
-                print!("{}", steward_agent::run::human_summary(&report));
+                steward_agent::out!("{}", steward_agent::run::human_summary(&report));
                 if let Some(inventory) = &inventory {
-                    print!("{}", steward_agent::inventory::human_summary(inventory));
+                    steward_agent::out!("{}", steward_agent::inventory::human_summary(inventory));
                 }
             }
             Ok(())
@@ -226,9 +226,9 @@ async fn execute(command: Command, config: Config) -> Result<()> {
                 let bytes = postcard::to_stdvec(&inventory)?;
                 std::io::Write::write_all(&mut std::io::stdout().lock(), &bytes)?;
             } else if json {
-                println!("{}", serde_json::to_string_pretty(&inventory)?);
+                steward_agent::outln!("{}", serde_json::to_string_pretty(&inventory)?);
             } else {
-                print!("{}", steward_agent::inventory::human_summary(&inventory));
+                steward_agent::out!("{}", steward_agent::inventory::human_summary(&inventory));
             }
             Ok(())
         }
@@ -236,24 +236,27 @@ async fn execute(command: Command, config: Config) -> Result<()> {
             let state = StateDir::new(&config.state_dir);
             if !state.is_enrolled() {
                 if json {
-                    println!(
+                    steward_agent::outln!(
                         "{}",
                         serde_json::json!({ "enrolled": false, "state_dir": config.state_dir })
                     );
                 } else {
-                    println!("not enrolled (state dir {})", config.state_dir.display());
+                    steward_agent::outln!(
+                        "not enrolled (state dir {})",
+                        config.state_dir.display()
+                    );
                 }
                 return Ok(());
             }
             let enrolled = state.load()?;
             if json {
-                println!(
+                steward_agent::outln!(
                     "{}",
                     serde_json::json!({ "enrolled": true, "state_dir": config.state_dir, "identity": enrolled.identity })
                 );
             } else {
                 let id = &enrolled.identity;
-                println!(
+                steward_agent::outln!(
                     "enrolled as {}\ncollector   {}\nCA          {}\nstate dir   {}",
                     id.agent_id,
                     id.collector_url,

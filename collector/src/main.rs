@@ -59,26 +59,26 @@ async fn execute(command: Command) -> Result<()> {
                 None => steward_collector::init::DEFAULT_LISTEN.parse()?,
             };
             let made = steward_collector::init::init(&data_dir, listen, &server_names)?;
-            println!("initialised {}", data_dir.display());
-            println!("  listen        {}", made.config.listen);
-            println!("  certificate   {}", made.server_names.join(", "));
-            println!(
+            steward_agent::outln!("initialised {}", data_dir.display());
+            steward_agent::outln!("  listen        {}", made.config.listen);
+            steward_agent::outln!("  certificate   {}", made.server_names.join(", "));
+            steward_agent::outln!(
                 "  admin token   {}",
                 data_dir
                     .join(steward_collector::config::ADMIN_TOKEN_FILE)
                     .display()
             );
-            println!(
+            steward_agent::outln!(
                 "start it with:  steward-collector serve --data-dir {}",
                 data_dir.display()
             );
-            println!(
+            steward_agent::outln!(
                 "enroll agents:  steward-agent enroll --collector https://HOST:{} --token $(steward-collector enroll-token create --data-dir {}) --ca-fingerprint {}",
                 made.config.listen.port(),
                 data_dir.display(),
                 made.fingerprint
             );
-            println!("{}", made.fingerprint);
+            steward_agent::outln!("{}", made.fingerprint);
             Ok(())
         }
         Command::Serve { data_dir, listen } => {

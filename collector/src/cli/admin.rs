@@ -144,19 +144,23 @@ pub async fn create_token(connection: &Connection, ttl: Duration, uses: u32) -> 
     let token = created["token"]
         .as_str()
         .context("the collector's answer has no token")?;
-    println!("{token}");
+    steward_agent::outln!("{token}");
     Ok(())
 }
 
 pub async fn list_agents(connection: &Connection, json: bool) -> Result<()> {
     let agents: Vec<AgentRow> = AdminClient::connect(connection)?.get("/agents").await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&agents)?);
+        steward_agent::outln!("{}", serde_json::to_string_pretty(&agents)?);
         return Ok(());
     }
-    println!(
+    steward_agent::outln!(
         "{:<20} {:<24} {:<8} {:<22} {:<22}",
-        "AGENT", "HOSTNAME", "STATE", "ENROLLED", "LAST SEEN"
+        "AGENT",
+        "HOSTNAME",
+        "STATE",
+        "ENROLLED",
+        "LAST SEEN"
     );
     for a in agents {
         let state = if a.revoked_at.is_some() {
@@ -164,7 +168,7 @@ pub async fn list_agents(connection: &Connection, json: bool) -> Result<()> {
         } else {
             "active"
         };
-        println!(
+        steward_agent::outln!(
             "{:<20} {:<24} {:<8} {:<22} {:<22}",
             a.id,
             a.hostname,
@@ -180,7 +184,7 @@ pub async fn revoke_agent(connection: &Connection, id: &str) -> Result<()> {
     let _: Value = AdminClient::connect(connection)?
         .post(&format!("/agents/{id}/revoke"), &Value::Null)
         .await?;
-    println!("revoked {id}");
+    steward_agent::outln!("revoked {id}");
     Ok(())
 }
 
@@ -203,15 +207,19 @@ pub async fn list_cis(connection: &Connection, filter: &CiFilter, json: bool) ->
     };
     let cis: Vec<CiRow> = AdminClient::connect(connection)?.get(&path).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&cis)?);
+        steward_agent::outln!("{}", serde_json::to_string_pretty(&cis)?);
         return Ok(());
     }
-    println!(
+    steward_agent::outln!(
         "{:<6} {:<24} {:<15} {:<28} {:<22}",
-        "ID", "NAME", "CLASS", "OS", "LAST SEEN"
+        "ID",
+        "NAME",
+        "CLASS",
+        "OS",
+        "LAST SEEN"
     );
     for ci in cis {
-        println!(
+        steward_agent::outln!(
             "{:<6} {:<24} {:<15} {:<28} {:<22}",
             ci.id,
             ci.name,
@@ -227,9 +235,9 @@ pub async fn show_ci(connection: &Connection, key: &str, json: bool) -> Result<(
     let client = AdminClient::connect(connection)?;
     let detail: CiDetail = client.get(&format!("/cis/{}", encode_path(key))).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&detail)?);
+        steward_agent::outln!("{}", serde_json::to_string_pretty(&detail)?);
     } else {
-        print!("{}", render_ci(&detail, true));
+        steward_agent::out!("{}", render_ci(&detail, true));
     }
     Ok(())
 }
@@ -436,17 +444,24 @@ pub async fn find_software(
     }
     let hits: Vec<SoftwareHit> = AdminClient::connect(connection)?.get(&path).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&hits)?);
+        steward_agent::outln!("{}", serde_json::to_string_pretty(&hits)?);
         return Ok(());
     }
-    println!(
+    steward_agent::outln!(
         "{:<6} {:<28} {:<32} {:<10} SOURCE",
-        "CI", "NAME", "VERSION", "ARCH"
+        "CI",
+        "NAME",
+        "VERSION",
+        "ARCH"
     );
     for hit in &hits {
-        println!(
+        steward_agent::outln!(
             "{:<6} {:<28} {:<32} {:<10} {}",
-            hit.ci_id, hit.ci_name, hit.version, hit.arch, hit.source
+            hit.ci_id,
+            hit.ci_name,
+            hit.version,
+            hit.arch,
+            hit.source
         );
     }
     eprintln!("{} host(s)", hits.len());
@@ -472,10 +487,10 @@ pub async fn import_assets(
         .post_bytes(&path, "text/csv", data)
         .await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&outcome)?);
+        steward_agent::outln!("{}", serde_json::to_string_pretty(&outcome)?);
         return Ok(());
     }
-    println!(
+    steward_agent::outln!(
         "{} row(s) matched a CI, {} changed something; {} unmatched; {} skipped",
         outcome.matched,
         outcome.updated,
@@ -483,16 +498,19 @@ pub async fn import_assets(
         outcome.errors.len()
     );
     for row in &outcome.unmatched {
-        println!(
+        steward_agent::outln!(
             "  unmatched line {}: serial {:?} asset tag {:?}: {}",
-            row.line, row.serial, row.asset_tag, row.reason
+            row.line,
+            row.serial,
+            row.asset_tag,
+            row.reason
         );
     }
     for error in &outcome.errors {
-        println!("  skipped {error}");
+        steward_agent::outln!("  skipped {error}");
     }
     if !outcome.ignored_columns.is_empty() {
-        println!("  ignored columns: {}", outcome.ignored_columns.join(", "));
+        steward_agent::outln!("  ignored columns: {}", outcome.ignored_columns.join(", "));
     }
     Ok(())
 }
@@ -509,13 +527,17 @@ pub async fn list_warranty(
     }
     let rows: Vec<WarrantyRow> = AdminClient::connect(connection)?.get(&path).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        steward_agent::outln!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
     let today = crate::today();
-    println!(
+    steward_agent::outln!(
         "{:<6} {:<24} {:<32} {:<16} {:<12} STATUS",
-        "CI", "NAME", "HARDWARE", "SERIAL", "ENDS"
+        "CI",
+        "NAME",
+        "HARDWARE",
+        "SERIAL",
+        "ENDS"
     );
     for row in &rows {
         let status = match time::Date::parse(
@@ -532,7 +554,7 @@ pub async fn list_warranty(
             }
             Err(_) => "-".into(),
         };
-        println!(
+        steward_agent::outln!(
             "{:<6} {:<24} {:<32} {:<16} {:<12} {}",
             row.ci_id,
             row.ci_name,
@@ -550,19 +572,23 @@ pub async fn list_conflicts(connection: &Connection, all: bool, json: bool) -> R
         .get(&format!("/conflicts?all={all}"))
         .await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        steward_agent::outln!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
-    println!(
+    steward_agent::outln!(
         "{:<5} {:<22} {:<20} {:<24} {:<12} REASON",
-        "ID", "RAISED", "AGENT", "ITS CI", "CANDIDATES"
+        "ID",
+        "RAISED",
+        "AGENT",
+        "ITS CI",
+        "CANDIDATES"
     );
     for row in &rows {
         let state = match &row.resolution {
             Some(resolution) => format!(" [resolved: {resolution}]"),
             None => String::new(),
         };
-        println!(
+        steward_agent::outln!(
             "{:<5} {:<22} {:<20} {:<24} {:<12} {}{state}",
             row.id,
             crate::format_ms(Some(row.created_at)),
@@ -592,7 +618,7 @@ pub async fn resolve_conflict(
     let answer: Value = AdminClient::connect(connection)?
         .post(&format!("/conflicts/{id}/resolve"), &body)
         .await?;
-    println!(
+    steward_agent::outln!(
         "conflict {id}: {}",
         answer["outcome"].as_str().unwrap_or("resolved")
     );
@@ -612,12 +638,12 @@ pub async fn ci_history(
     }
     let entries: Vec<HistoryEntry> = AdminClient::connect(connection)?.get(&path).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&entries)?);
+        steward_agent::outln!("{}", serde_json::to_string_pretty(&entries)?);
         return Ok(());
     }
-    println!("{:<22} {:<7} {:<15} CHANGE", "WHEN", "SOURCE", "KIND");
+    steward_agent::outln!("{:<22} {:<7} {:<15} CHANGE", "WHEN", "SOURCE", "KIND");
     for entry in &entries {
-        println!(
+        steward_agent::outln!(
             "{:<22} {:<7} {:<15} {}",
             crate::format_ms(Some(entry.at)),
             entry.source,
@@ -643,10 +669,10 @@ pub async fn relate(
         .await?;
     let changed = answer["changed"].as_bool().unwrap_or(false);
     match (remove, changed) {
-        (false, true) => println!("{from} {kind} {to}"),
-        (false, false) => println!("{from} {kind} {to} (already recorded)"),
-        (true, true) => println!("removed: {from} {kind} {to}"),
-        (true, false) => println!("no such relationship: {from} {kind} {to}"),
+        (false, true) => steward_agent::outln!("{from} {kind} {to}"),
+        (false, false) => steward_agent::outln!("{from} {kind} {to} (already recorded)"),
+        (true, true) => steward_agent::outln!("removed: {from} {kind} {to}"),
+        (true, false) => steward_agent::outln!("no such relationship: {from} {kind} {to}"),
     }
     Ok(())
 }
@@ -658,7 +684,7 @@ pub async fn tag(connection: &Connection, key: &str, tag: &str, remove: bool) ->
             &serde_json::json!({ "tag": tag, "remove": remove }),
         )
         .await?;
-    println!(
+    steward_agent::outln!(
         "{} tag {tag} on {key}",
         if remove { "removed" } else { "set" }
     );
@@ -670,16 +696,16 @@ pub async fn impact(connection: &Connection, key: &str, json: bool) -> Result<()
         .get(&format!("/cis/{}/impact", encode_path(key)))
         .await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&affected)?);
+        steward_agent::outln!("{}", serde_json::to_string_pretty(&affected)?);
         return Ok(());
     }
     if affected.is_empty() {
-        println!("nothing depends on {key}");
+        steward_agent::outln!("nothing depends on {key}");
         return Ok(());
     }
-    println!("an outage of {key} affects:");
+    steward_agent::outln!("an outage of {key} affects:");
     for ci in &affected {
-        println!(
+        steward_agent::outln!(
             "  {}{} ({}, {} via {})",
             "  ".repeat(ci.depth.saturating_sub(1) as usize),
             ci.name,
@@ -694,7 +720,7 @@ pub async fn impact(connection: &Connection, key: &str, json: bool) -> Result<()
         .map(|c| c.name.as_str())
         .collect();
     if !services.is_empty() {
-        println!("services affected: {}", services.join(", "));
+        steward_agent::outln!("services affected: {}", services.join(", "));
     }
     Ok(())
 }
@@ -705,7 +731,7 @@ pub async fn export(connection: &Connection, format: &str) -> Result<()> {
     let mut structure: CmdbImport = client.get("/export").await?;
     if format == "json" {
         structure.cis = cis;
-        println!("{}", serde_json::to_string_pretty(&structure)?);
+        steward_agent::outln!("{}", serde_json::to_string_pretty(&structure)?);
         return Ok(());
     }
     let mut services: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
@@ -757,9 +783,10 @@ pub async fn import_structure(connection: &Connection, file: &Path) -> Result<()
     let answer: Value = AdminClient::connect(connection)?
         .post_bytes("/import", "application/json", data)
         .await?;
-    println!(
+    steward_agent::outln!(
         "{} service(s) created, {} relationship(s) added",
-        answer["services_created"], answer["relations_added"]
+        answer["services_created"],
+        answer["relations_added"]
     );
     Ok(())
 }
@@ -771,7 +798,7 @@ pub async fn create_service(connection: &Connection, name: &str, description: &s
             &serde_json::json!({ "name": name, "description": description }),
         )
         .await?;
-    println!("service {name} created (CI {})", answer["id"]);
+    steward_agent::outln!("service {name} created (CI {})", answer["id"]);
     Ok(())
 }
 
@@ -782,7 +809,7 @@ pub async fn add_to_service(connection: &Connection, name: &str, cis: &[String])
             &serde_json::json!({ "cis": cis }),
         )
         .await?;
-    println!("{} CI(s) added to {name}", answer["added"]);
+    steward_agent::outln!("{} CI(s) added to {name}", answer["added"]);
     Ok(())
 }
 
@@ -791,16 +818,16 @@ pub async fn show_service(connection: &Connection, name: &str, json: bool) -> Re
         .get(&format!("/services/{}", encode_path(name)))
         .await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&service)?);
+        steward_agent::outln!("{}", serde_json::to_string_pretty(&service)?);
         return Ok(());
     }
-    println!("service {} (CI {})", service.name, service.id);
+    steward_agent::outln!("service {} (CI {})", service.name, service.id);
     if !service.description.is_empty() {
-        println!("  {}", service.description);
+        steward_agent::outln!("  {}", service.description);
     }
-    println!("depends on {} CI(s):", service.members.len());
+    steward_agent::outln!("depends on {} CI(s):", service.members.len());
     for ci in &service.members {
-        println!(
+        steward_agent::outln!(
             "  {:<6} {:<24} {:<15} last seen {}",
             ci.id,
             ci.name,

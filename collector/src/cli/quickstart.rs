@@ -24,7 +24,7 @@ pub async fn quickstart(data_dir: Option<PathBuf>, once: bool) -> Result<()> {
             .context("cannot find a free port on 127.0.0.1")?
             .port();
         let made = crate::init::init(&dir, ([127, 0, 0, 1], port).into(), &[])?;
-        println!("initialised {} (CA {})", dir.display(), made.fingerprint);
+        steward_agent::outln!("initialised {} (CA {})", dir.display(), made.fingerprint);
     }
     let config = Config::load(&dir)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -44,7 +44,7 @@ pub async fn quickstart(data_dir: Option<PathBuf>, once: bool) -> Result<()> {
     let server = tokio::spawn(crate::server::serve(listener, loaded, async {
         let _ = stopped.await;
     }));
-    println!("collector listening on {url}");
+    steward_agent::outln!("collector listening on {url}");
 
     let agent_config = steward_agent::config::Config {
         state_dir: dir.join("agent"),
@@ -68,7 +68,7 @@ pub async fn quickstart(data_dir: Option<PathBuf>, once: bool) -> Result<()> {
             &agent_config.state_dir,
         )
         .await?;
-        println!("local agent enrolled as {agent_id}");
+        steward_agent::outln!("local agent enrolled as {agent_id}");
     }
     steward_agent::run::run(&agent_config, true, std::future::pending())
         .await
@@ -85,11 +85,11 @@ pub async fn quickstart(data_dir: Option<PathBuf>, once: bool) -> Result<()> {
             .context("the collector has no CI for this host")?;
         admin.get::<CiDetail>(&format!("/cis/{}", ci.id)).await
     };
-    println!();
-    print!("{}", render_ci(&show().await?, false));
+    steward_agent::outln!();
+    steward_agent::out!("{}", render_ci(&show().await?, false));
 
     if !once {
-        println!(
+        steward_agent::outln!(
             "\nreporting every {REPORT_INTERVAL_SECS} s; Ctrl-C (or SIGTERM) to stop. In another terminal:\n  steward-collector ci list --data-dir {}",
             dir.display()
         );
@@ -110,8 +110,8 @@ pub async fn quickstart(data_dir: Option<PathBuf>, once: bool) -> Result<()> {
                 () = &mut stop_signal => break,
                 _ = ticker.tick() => {
                     match show().await {
-                        Ok(detail) => println!("{}", status_line(&detail)),
-                        Err(error) => println!("cannot read the CI: {error:#}"),
+                        Ok(detail) => steward_agent::outln!("{}", status_line(&detail)),
+                        Err(error) => steward_agent::outln!("cannot read the CI: {error:#}"),
                     }
                 }
             }
