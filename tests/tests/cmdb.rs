@@ -166,6 +166,11 @@ fn classes_relationships_services_impact_history_export_and_import() {
     assert!(csv.starts_with("id,name,class,"), "{csv}");
     assert!(
         csv.lines()
+            .any(|l| l.contains(",db1,server,") && l.contains(",Dell Inc.,PowerEdge R740,7XK2QH3,")),
+        "{csv}"
+    );
+    assert!(
+        csv.lines()
             .any(|l| l.contains(",app1,virtual_machine,") && l.ends_with(",webshop")),
         "{csv}"
     );

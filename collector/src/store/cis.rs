@@ -77,6 +77,13 @@ pub struct CiRow {
     pub first_seen_at: i64,
     pub last_seen_at: i64,
     pub latest_at: Option<i64>,
+    /// Hardware identity from the newest inventory (empty without one).
+    #[serde(default)]
+    pub vendor: String,
+    #[serde(default)]
+    pub product: String,
+    #[serde(default)]
+    pub serial: String,
 }
 
 /// A CI with its agents and latest metrics.
@@ -110,7 +117,8 @@ pub(super) fn ci_columns() -> String {
     format!(
         "c.id, c.name, c.class, c.fqdn, c.os_name, c.os_version, c.kernel, c.arch, c.machine_id, c.agent_version, c.first_seen_at,
          COALESCE((SELECT lr.received_at FROM reports lr WHERE lr.id = {LATEST_REPORT}), c.first_seen_at),
-         (SELECT lr.collected_at FROM reports lr WHERE lr.id = {LATEST_REPORT})"
+         (SELECT lr.collected_at FROM reports lr WHERE lr.id = {LATEST_REPORT}),
+         c.vendor, c.product, c.serial"
     )
 }
 
@@ -129,6 +137,9 @@ pub(super) fn ci_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CiRow> {
         first_seen_at: r.get(10)?,
         last_seen_at: r.get(11)?,
         latest_at: r.get(12)?,
+        vendor: r.get(13)?,
+        product: r.get(14)?,
+        serial: r.get(15)?,
     })
 }
 
@@ -533,7 +544,7 @@ fn ci_detail(conn: &Connection, id: i64) -> Result<Option<CiDetail>, StoreError>
                 ci_columns()
             ),
             [id],
-            |r| Ok((ci_row(r)?, r.get(13)?, r.get(14)?)),
+            |r| Ok((ci_row(r)?, r.get(16)?, r.get(17)?)),
         )
         .optional()?;
     let Some((ci, version, body)) = row else {
