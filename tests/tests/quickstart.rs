@@ -25,7 +25,7 @@ fn quickstart_once_shows_this_hosts_ci_and_can_run_again() {
             "round {round}: {text}"
         );
         assert!(
-            text.contains("software (") && text.contains("hardware"),
+            text.contains("software (") && text.contains("inventory of"),
             "round {round}: the quickstart shows the inventory: {text}"
         );
         assert!(

@@ -324,77 +324,15 @@ fn render_inventory(detail: &CiDetail, all_software: bool, out: &mut String) {
         }
     }
     if let Some(inv) = &detail.inventory {
-        let hw = &inv.inventory.hardware;
         let _ = writeln!(
             out,
-            "hardware (inventory of {}, confirmed {})",
+            "inventory of {} (confirmed {})",
             crate::format_ms(Some(inv.collected_at)),
             crate::format_ms(Some(inv.confirmed_at))
         );
-        let sys = &hw.system;
-        let _ = writeln!(
-            out,
-            "  system      {} {} {}",
-            sys.vendor, sys.product, sys.version
-        );
-        let _ = writeln!(
-            out,
-            "  serial      {}  uuid {}",
-            or_dash(&sys.serial),
-            or_dash(&sys.uuid)
-        );
-        let _ = writeln!(
-            out,
-            "  bios        {} {} ({})",
-            sys.bios_vendor, sys.bios_version, sys.bios_date
-        );
-        let _ = writeln!(
-            out,
-            "  cpu         {} ({} sockets, {} cores, {} threads)",
-            hw.cpu.model, hw.cpu.sockets, hw.cpu.cores, hw.cpu.threads
-        );
-        let _ = writeln!(
-            out,
-            "  memory      {:.1} GiB, {} modules",
-            hw.memory.total_bytes as f64 / 1073741824.0,
-            hw.memory.dimms.len()
-        );
-        for disk in &hw.disks {
-            let _ = writeln!(
-                out,
-                "  disk        {} {} {:.0} GB {} serial {}",
-                disk.name,
-                disk.model,
-                disk.size_bytes as f64 / 1e9,
-                disk.transport,
-                or_dash(&disk.serial)
-            );
-        }
-        for nic in hw.nics.iter().filter(|n| !n.virtual_nic) {
-            let _ = writeln!(out, "  nic         {} {} {}", nic.name, nic.mac, nic.driver);
-        }
-        if !hw.virtualization.hypervisor.is_empty() || !hw.virtualization.container.is_empty() {
-            let _ = writeln!(
-                out,
-                "  virtual     {} {}",
-                hw.virtualization.hypervisor, hw.virtualization.container
-            );
-        }
-        if let Some(board) = &hw.board {
-            let _ = writeln!(
-                out,
-                "  board       {} serial {}",
-                board.model,
-                or_dash(&board.serial)
-            );
-        }
-        for source in &inv.inventory.sources {
-            if let Some(error) = &source.error {
-                let _ = writeln!(out, "  FAILED      {}: {error}", source.source);
-            }
-            for warning in &source.warnings {
-                let _ = writeln!(out, "  note        {}: {warning}", source.source);
-            }
+        // The same view as `steward-agent inventory` on the host.
+        for line in steward_agent::inventory::human_summary(&inv.inventory).lines() {
+            let _ = writeln!(out, "  {line}");
         }
         let software = &inv.inventory.software;
         let _ = writeln!(out, "software ({} packages)", software.len());

@@ -197,30 +197,43 @@ impl Store {
     /// the writer long, except each CI's newest report: a host silent for longer than the
     /// retention still shows its last known metrics. Returns how many were deleted.
     pub async fn prune_reports(&self, cutoff_ms: i64) -> Result<usize, StoreError> {
+        self.delete_in_chunks(
+            &format!(
+                "DELETE FROM reports WHERE id IN (
+                    SELECT id FROM reports WHERE received_at < ?1
+                    AND id NOT IN (SELECT {LATEST_REPORT} FROM cis c WHERE {LATEST_REPORT} IS NOT NULL)
+                    LIMIT {DELETE_CHUNK})"
+            ),
+            cutoff_ms,
+        )
+        .await
+    }
+
+    /// Runs `delete` (which removes at most [`DELETE_CHUNK`] rows older than its `?1`) until it
+    /// removes fewer, each chunk its own write, so no transaction holds the writer long.
+    pub(super) async fn delete_in_chunks(
+        &self,
+        delete: &str,
+        cutoff_ms: i64,
+    ) -> Result<usize, StoreError> {
         let mut total = 0;
         loop {
+            let sql = delete.to_string();
             let deleted: usize = self
                 .inner
                 .writer
-                .write(move |conn| {
-                    Ok::<_, StoreError>(conn.execute(
-                        &format!(
-                            "DELETE FROM reports WHERE id IN (
-                                SELECT id FROM reports WHERE received_at < ?1
-                                AND id NOT IN (SELECT {LATEST_REPORT} FROM cis c WHERE {LATEST_REPORT} IS NOT NULL)
-                                LIMIT 5000)"
-                        ),
-                        [cutoff_ms],
-                    )?)
-                })
+                .write(move |conn| Ok::<_, StoreError>(conn.execute(&sql, [cutoff_ms])?))
                 .await?;
             total += deleted;
-            if deleted < 5000 {
+            if deleted < DELETE_CHUNK {
                 return Ok(total);
             }
         }
     }
 }
+
+/// Rows one pruning write deletes at most.
+pub(super) const DELETE_CHUNK: usize = 5000;
 
 /// How far ahead of the collector's clock a report's collection time may be.
 const MAX_CLOCK_AHEAD_MS: i64 = 5 * 60 * 1000;

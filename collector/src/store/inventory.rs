@@ -733,11 +733,23 @@ pub(super) fn ci_inventory(conn: &Connection, ci_id: i64) -> Result<CiExtras, St
         },
     );
     let asset = read_asset(conn, ci_id)?;
-    let mut stmt = conn.prepare(
-        "SELECT at, source, kind, summary, detail FROM ci_history WHERE ci_id = ?1 ORDER BY at DESC, id DESC LIMIT ?2",
+    let history = history_of(conn, ci_id, i64::MIN, HISTORY_SHOWN)?;
+    Ok((inventory, asset, history))
+}
+
+/// A CI's history since `since_ms`, newest first, at most `limit` entries.
+pub(super) fn history_of(
+    conn: &Connection,
+    ci_id: i64,
+    since_ms: i64,
+    limit: i64,
+) -> Result<Vec<HistoryEntry>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT at, source, kind, summary, detail FROM ci_history
+         WHERE ci_id = ?1 AND at >= ?2 ORDER BY at DESC, id DESC LIMIT ?3",
     )?;
-    let history = stmt
-        .query_map(params![ci_id, HISTORY_SHOWN], |r| {
+    let entries = stmt
+        .query_map(params![ci_id, since_ms, limit], |r| {
             let detail: String = r.get(4)?;
             Ok(HistoryEntry {
                 at: r.get(0)?,
@@ -748,5 +760,5 @@ pub(super) fn ci_inventory(conn: &Connection, ci_id: i64) -> Result<CiExtras, St
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    Ok((inventory, asset, history))
+    Ok(entries)
 }

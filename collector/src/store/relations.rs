@@ -521,23 +521,8 @@ impl Store {
         self.read(move |conn| {
             Ok((|| -> Result<Vec<HistoryEntry>, CmdbError> {
                 let id = resolve(conn, &ci)?;
-                let mut stmt = conn.prepare(
-                    "SELECT at, source, kind, summary, detail FROM ci_history
-                     WHERE ci_id = ?1 AND at >= ?2 ORDER BY at DESC, id DESC",
-                )?;
-                let rows = stmt
-                    .query_map(params![id, since_ms.unwrap_or(i64::MIN)], |r| {
-                        let detail: String = r.get(4)?;
-                        Ok(HistoryEntry {
-                            at: r.get(0)?,
-                            source: r.get(1)?,
-                            kind: r.get(2)?,
-                            summary: r.get(3)?,
-                            detail: serde_json::from_str(&detail)
-                                .unwrap_or(serde_json::Value::Null),
-                        })
-                    })?
-                    .collect::<Result<Vec<_>, _>>()?;
+                let rows =
+                    super::inventory::history_of(conn, id, since_ms.unwrap_or(i64::MIN), i64::MAX)?;
                 Ok(rows)
             })())
         })
@@ -546,23 +531,14 @@ impl Store {
 
     /// Deletes history entries older than `cutoff_ms`, in bounded chunks.
     pub async fn prune_history(&self, cutoff_ms: i64) -> Result<usize, StoreError> {
-        let mut total = 0;
-        loop {
-            let deleted: usize = self
-                .inner
-                .writer
-                .write(move |conn| {
-                    Ok::<_, StoreError>(conn.execute(
-                        "DELETE FROM ci_history WHERE id IN (SELECT id FROM ci_history WHERE at < ?1 LIMIT 5000)",
-                        [cutoff_ms],
-                    )?)
-                })
-                .await?;
-            total += deleted;
-            if deleted < 5000 {
-                return Ok(total);
-            }
-        }
+        self.delete_in_chunks(
+            &format!(
+                "DELETE FROM ci_history WHERE id IN (SELECT id FROM ci_history WHERE at < ?1 LIMIT {})",
+                super::cis::DELETE_CHUNK
+            ),
+            cutoff_ms,
+        )
+        .await
     }
 
     /// CIs matching every given filter, by name.
