@@ -2,6 +2,7 @@
 //! Exit codes: 0 ok, 1 failure (clap exits 2 on usage errors).
 
 mod agent;
+mod cmdb;
 mod ingest;
 mod inventory;
 mod peers;
@@ -34,6 +35,9 @@ enum Command {
     /// One full inventory of this machine by the release agent, beside fusioninventory-agent:
     /// CPU, peak RSS, and whether both found the same packages.
     Inventory(inventory::InventoryArgs),
+    /// The CMDB's costs against the real store: collector CPU to identify a report and store an
+    /// inventory (first, changed, unchanged) among N other CIs, and `ci list` over many CIs.
+    Cmdb(cmdb::CmdbArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +46,7 @@ fn main() -> ExitCode {
         Command::Agent(args) => agent::run(args),
         Command::Ingest(args) => ingest::run(args),
         Command::Inventory(args) => inventory::run(args),
+        Command::Cmdb(args) => cmdb::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
