@@ -549,12 +549,9 @@ impl Store {
                     Some(service) => Some(dependencies(conn, service_id(conn, service)?)?),
                     None => None,
                 };
-                let mut stmt = conn.prepare(&format!(
-                    "SELECT {} FROM cis c
-                     WHERE (?1 IS NULL OR c.class = ?1)
-                       AND (?2 IS NULL OR EXISTS (SELECT 1 FROM ci_tags t WHERE t.ci_id = c.id AND t.tag = ?2))
-                     ORDER BY c.name, c.id",
-                    ci_columns()
+                let mut stmt = conn.prepare(&super::cis::list_sql(
+                    "WHERE (?1 IS NULL OR c.class = ?1)
+                       AND (?2 IS NULL OR EXISTS (SELECT 1 FROM ci_tags t WHERE t.ci_id = c.id AND t.tag = ?2))",
                 ))?;
                 let rows = stmt
                     .query_map(params![filter.class, filter.tag], ci_row)?

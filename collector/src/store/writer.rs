@@ -182,6 +182,28 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>) -> (Vec<Reply>, Res
             return (Vec::new(), Err(error.to_string()));
         }
     };
+    if batch.len() == 1 {
+        // A job alone needs no savepoint: its failure rolls back the whole transaction. Inside a
+        // savepoint SQLite copies every changed page to a sub-journal, which was 37 % of the
+        // writer's time for a first 800-package inventory (steward-bench cmdb).
+        if let Some(job) = batch.pop() {
+            let (ok, reply) = job(&tx);
+            let outcome = if ok {
+                tx.commit().map_err(|error| {
+                    tracing::error!(%error, "write transaction failed to commit");
+                    error.to_string()
+                })
+            } else {
+                // The job's own error reaches its caller through its reply.
+                if let Err(error) = tx.rollback() {
+                    tracing::error!(%error, "cannot roll back a failed write");
+                }
+                Ok(())
+            };
+            replies.push(reply);
+            return (replies, outcome);
+        }
+    }
     for job in batch.drain(..) {
         let savepoint_ok = run_cached(&tx, "SAVEPOINT job").is_ok();
         let (ok, reply) = job(&tx);
