@@ -213,14 +213,18 @@ impl Store {
     }
 
     /// Deletes reports received before `cutoff_ms`, in bounded chunks so no transaction holds
-    /// the writer long, except each CI's newest report: a host silent for longer than the
+    /// the writer long, except each agent's newest metrics report (so each CI's): a host silent longer than the
     /// retention still shows its last known metrics. Returns how many were deleted.
     pub async fn prune_reports(&self, cutoff_ms: i64) -> Result<usize, StoreError> {
+        // Each old report is checked on its own (an index seek on (agent, seq) for a newer
+        // metrics report of the same agent), so a chunk costs what it deletes, not a pass over
+        // every CI: each agent's newest metrics report is kept, and with it each CI's.
         self.delete_in_chunks(
             &format!(
                 "DELETE FROM reports WHERE id IN (
-                    SELECT id FROM reports WHERE received_at < ?1
-                    AND id NOT IN (SELECT {LATEST_REPORT} FROM cis c WHERE {LATEST_REPORT} IS NOT NULL)
+                    SELECT r.id FROM reports r WHERE r.received_at < ?1
+                    AND (r.kind != 0 OR EXISTS (SELECT 1 FROM reports n
+                         WHERE n.agent = r.agent AND n.seq > r.seq AND n.kind = 0))
                     LIMIT {DELETE_CHUNK})"
             ),
             cutoff_ms,

@@ -517,3 +517,39 @@ async fn a_guest_runs_on_the_hypervisor_that_declares_it_whichever_reports_first
     );
     store.close();
 }
+
+#[tokio::test]
+async fn pruning_keeps_the_newest_metrics_report_and_the_inventory_itself() {
+    let (_dir, store) = open();
+    enroll(&store, "a1", "m-web1", "web1").await;
+    store
+        .ingest(record(
+            "a1",
+            1,
+            "web1",
+            1_000,
+            "h1",
+            Some(inventory("CZ1", vec![])),
+        ))
+        .await
+        .unwrap();
+    for seq in [2, 3] {
+        let mut metrics = record("a1", seq, "web1", 1_000 + seq as i64, "", None);
+        metrics.content = ReportContent::Metrics(Vec::new());
+        store.ingest(metrics).await.unwrap();
+    }
+    // The inventory's report row and the older metrics report go; the newest metrics report
+    // and the stored inventory stay.
+    assert_eq!(store.prune_reports(crate::now_ms() + 1).await.unwrap(), 2);
+    let detail = store
+        .find_ci("web1".into())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(detail.reports_stored, 1);
+    assert_eq!(detail.ci.latest_at, Some(1_003));
+    assert!(detail.inventory.is_some());
+    assert_eq!(store.prune_reports(crate::now_ms() + 1).await.unwrap(), 0);
+    store.close();
+}
