@@ -44,7 +44,7 @@ use steward_shared::v1;
 use tokio::runtime::Runtime;
 use tokio::task::JoinSet;
 
-use crate::agent::{Machine, WorkDir, default_bin_dir, machine, path_str, strings};
+use crate::agent::{Machine, WorkDir, machine, path_str, strings};
 use crate::peers::{self, Proc};
 use crate::procfs;
 use crate::stats::{Latency, median_f64, median_u64};
@@ -546,7 +546,7 @@ struct ListReport {
 }
 
 fn measure_list(runtime: &Runtime, args: &CmdbArgs) -> Result<ListReport> {
-    let collector_bin = locate_collector(args.bin_dir.as_deref())?;
+    let collector_bin = crate::ingest::locate_collector(args.bin_dir.as_deref())?;
     let dir = WorkDir::create(2)?;
     let data = dir.path.join("data");
     let port = peers::free_port()?;
@@ -860,22 +860,6 @@ fn parse_gnu_time(text: &str) -> Option<GnuTime> {
         cpu_ms: (user + system) * 1000.0,
         peak_rss_kb,
     })
-}
-
-/// Finds steward-collector; never builds it.
-fn locate_collector(bin_dir: Option<&Path>) -> Result<PathBuf> {
-    let dir = match bin_dir {
-        Some(dir) => dir.to_path_buf(),
-        None => default_bin_dir("steward-collector"),
-    };
-    let collector = dir.join("steward-collector");
-    if !collector.is_file() {
-        bail!(
-            "{} not found. Build it first:\n  cargo build --release -p steward-collector\n(or point --bin-dir at a directory holding it)",
-            collector.display()
-        );
-    }
-    Ok(collector)
 }
 
 /// This machine's metrics, sampled twice a second apart (so rates are present), as every

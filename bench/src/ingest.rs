@@ -145,7 +145,7 @@ fn validate(args: &IngestArgs) -> Result<()> {
 }
 
 /// Finds steward-collector; never builds it.
-fn locate_collector(bin_dir: Option<&Path>) -> Result<PathBuf> {
+pub(crate) fn locate_collector(bin_dir: Option<&Path>) -> Result<PathBuf> {
     let dir = match bin_dir {
         Some(dir) => dir.to_path_buf(),
         None => default_bin_dir("steward-collector"),
