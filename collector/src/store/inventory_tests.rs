@@ -15,20 +15,7 @@ fn open() -> (tempfile::TempDir, Store) {
 }
 
 async fn enroll(store: &Store, id: &str, machine_id: &str, hostname: &str) {
-    let hash = crate::sha256_hex(id.as_bytes());
-    store
-        .create_enroll_token(hash.clone(), crate::now_ms() + 60_000, 1)
-        .await
-        .unwrap();
-    let agent = NewAgent {
-        id: id.into(),
-        hostname: hostname.into(),
-        machine_id: machine_id.into(),
-    };
-    store
-        .enroll_agent(hash, agent, |_| Ok(("CERT".into(), "01".into())))
-        .await
-        .unwrap();
+    super::tests::enroll_named(store, id, machine_id, hostname).await;
 }
 
 fn package(name: &str, version: &str, source: &str) -> SoftwarePackage {

@@ -12,6 +12,11 @@ fn open() -> (tempfile::TempDir, Store) {
 }
 
 async fn enroll(store: &Store, id: &str, machine_id: &str) {
+    enroll_named(store, id, machine_id, &format!("host-{id}")).await;
+}
+
+/// Enrolls agent `id` (a one-use token spent on it) with its host's machine-id and hostname.
+pub(super) async fn enroll_named(store: &Store, id: &str, machine_id: &str, hostname: &str) {
     let hash = crate::sha256_hex(id.as_bytes());
     store
         .create_enroll_token(hash.clone(), crate::now_ms() + 60_000, 1)
@@ -19,7 +24,7 @@ async fn enroll(store: &Store, id: &str, machine_id: &str) {
         .unwrap();
     let agent = NewAgent {
         id: id.into(),
-        hostname: format!("host-{id}"),
+        hostname: hostname.into(),
         machine_id: machine_id.into(),
     };
     store
