@@ -10,6 +10,7 @@ pub mod init;
 pub mod inventory;
 pub mod pki;
 pub mod server;
+pub mod snmp;
 pub mod store;
 
 /// Random bytes from the operating system.
