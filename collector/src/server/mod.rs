@@ -47,6 +47,10 @@ pub struct AppState {
 
 /// How often history older than the retention is pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
+/// How often queued CIs are merged into the software name index (see
+/// `store::software_index`): rarely enough that hosts enrolling together share a merge, often
+/// enough that the queue, which lookups by name also read, stays short.
+const INDEX_SOFTWARE_EVERY: Duration = Duration::from_secs(15);
 
 /// Everything `serve` needs, loaded from a data directory.
 #[derive(Debug)]
@@ -166,6 +170,18 @@ pub async fn serve(
             }
         }
     });
+    let index_state = state.clone();
+    let indexer = tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(INDEX_SOFTWARE_EVERY);
+        loop {
+            ticker.tick().await;
+            match index_state.store.index_software().await {
+                Ok(0) => {}
+                Ok(merged) => tracing::debug!(merged, "CIs merged into the software name index"),
+                Err(error) => tracing::warn!(%error, "merging the software name index failed"),
+            }
+        }
+    });
     let max_connections = state.config.ingest.max_connections;
     let result = tls::accept_loop(
         listener,
@@ -176,6 +192,7 @@ pub async fn serve(
     )
     .await;
     pruner.abort();
+    indexer.abort();
     let store = state.store.clone();
     tokio::task::spawn_blocking(move || store.close())
         .await

@@ -403,7 +403,10 @@ fn merge(
         params![from, into],
         |r| r.get(0),
     )?;
+    // The software rows that survive are re-indexed under `into` by the batched merge.
+    super::software_index::forget(conn, from)?;
     if newer_inventory {
+        super::software_index::forget(conn, into)?;
         conn.execute("DELETE FROM ci_inventory WHERE ci_id = ?1", [into])?;
         conn.execute("DELETE FROM ci_software WHERE ci_id = ?1", [into])?;
         conn.execute(
@@ -414,6 +417,7 @@ fn merge(
             "UPDATE ci_software SET ci_id = ?2 WHERE ci_id = ?1",
             params![from, into],
         )?;
+        super::software_index::queue(conn, into, now)?;
     } else {
         conn.execute("DELETE FROM ci_inventory WHERE ci_id = ?1", [from])?;
         conn.execute("DELETE FROM ci_software WHERE ci_id = ?1", [from])?;

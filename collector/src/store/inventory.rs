@@ -81,11 +81,13 @@ impl Store {
         below: Option<String>,
     ) -> Result<Vec<SoftwareHit>, StoreError> {
         self.read(move |conn| {
-            let mut stmt = conn.prepare(
+            let mut stmt = conn.prepare(&format!(
                 "SELECT s.ci_id, c.name, s.name, s.version, s.arch, s.source
-                 FROM ci_software s JOIN cis c ON c.id = s.ci_id
-                 WHERE s.name = ?1 ORDER BY c.name, s.ci_id, s.source, s.arch",
-            )?;
+                     FROM ({}) h JOIN ci_software s ON s.ci_id = h.ci_id AND s.name = ?1
+                     JOIN cis c ON c.id = s.ci_id
+                     ORDER BY c.name, s.ci_id, s.source, s.arch",
+                super::software_index::CANDIDATES
+            ))?;
             let hits = stmt
                 .query_map([&name], |r| {
                     Ok(SoftwareHit {
@@ -280,6 +282,13 @@ fn replace_software(
     };
     let old = by_key(&old_rows);
     let new = by_key(&inventory.software);
+    super::software_index::apply_diff(
+        conn,
+        ci_id,
+        &old.keys().map(|k| k.1.as_str()).collect(),
+        &new.keys().map(|k| k.1.as_str()).collect(),
+        now,
+    )?;
     let mut installed = Vec::new();
     let mut removed = Vec::new();
     let mut changed = Vec::new();

@@ -540,3 +540,154 @@ async fn pruning_keeps_the_newest_metrics_report_and_the_inventory_itself() {
     assert_eq!(store.prune_reports(crate::now_ms() + 1).await.unwrap(), 0);
     store.close();
 }
+
+fn many_packages(prefix: &str, n: usize) -> Vec<SoftwarePackage> {
+    (0..n)
+        .map(|i| package(&format!("{prefix}{i:03}"), "1.0-1", "dpkg"))
+        .collect()
+}
+
+async fn hosts_with(store: &Store, name: &str) -> Vec<String> {
+    store
+        .find_software(name.into(), None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| h.ci_name)
+        .collect()
+}
+
+#[tokio::test]
+async fn software_lookups_are_the_same_before_and_after_the_batched_name_index_merge() {
+    let (_dir, store) = open();
+    enroll(&store, "a1", "m-web1", "web1").await;
+    enroll(&store, "a2", "m-web2", "web2").await;
+    // First inventories add far more names than a diff indexes directly: both CIs are queued.
+    let mut web1 = many_packages("lib", 100);
+    web1.push(package("openssl", "3.0.11-1~deb12u2", "dpkg"));
+    let web2 = many_packages("lib", 50);
+    for (agent, host, packages) in [("a1", "web1", web1.clone()), ("a2", "web2", web2)] {
+        store
+            .ingest(record(
+                agent,
+                1,
+                host,
+                1_000,
+                "h1",
+                Some(inventory(host, packages)),
+            ))
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.software_index_backlog().await.unwrap().0, 2);
+    assert_eq!(hosts_with(&store, "openssl").await, vec!["web1"]);
+    assert_eq!(hosts_with(&store, "lib042").await, vec!["web1", "web2"]);
+    assert_eq!(hosts_with(&store, "lib077").await, vec!["web1"]);
+
+    // A diff while queued: openssl removed, nginx added.
+    let mut changed = web1.clone();
+    changed.retain(|p| p.name != "openssl");
+    changed.push(package("nginx", "1.22.1-9", "dpkg"));
+    store
+        .ingest(record(
+            "a1",
+            2,
+            "web1",
+            2_000,
+            "h2",
+            Some(inventory("web1", changed.clone())),
+        ))
+        .await
+        .unwrap();
+    assert!(hosts_with(&store, "openssl").await.is_empty());
+    assert_eq!(hosts_with(&store, "nginx").await, vec!["web1"]);
+
+    assert_eq!(store.index_software().await.unwrap(), 2);
+    assert_eq!(store.software_index_backlog().await.unwrap(), (0, None));
+    assert!(hosts_with(&store, "openssl").await.is_empty());
+    assert_eq!(hosts_with(&store, "nginx").await, vec!["web1"]);
+    assert_eq!(hosts_with(&store, "lib042").await, vec!["web1", "web2"]);
+    assert_eq!(hosts_with(&store, "lib077").await, vec!["web1"]);
+    let entries: i64 = store
+        .read(|conn| {
+            Ok(conn.query_row("SELECT COUNT(*) FROM ci_software_by_name", [], |r| r.get(0))?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(entries, 101 + 50, "one entry per (name, CI)");
+
+    // After the merge, small diffs update the index directly.
+    changed.retain(|p| p.name != "nginx");
+    changed.push(package("telnet", "0.17+2.4-2", "dpkg"));
+    store
+        .ingest(record(
+            "a1",
+            3,
+            "web1",
+            3_000,
+            "h3",
+            Some(inventory("web1", changed)),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(store.software_index_backlog().await.unwrap().0, 0);
+    assert!(hosts_with(&store, "nginx").await.is_empty());
+    assert_eq!(hosts_with(&store, "telnet").await, vec!["web1"]);
+    // A wholesale change (a reinstall) queues the CI again; stale names are gone at once.
+    store
+        .ingest(record(
+            "a1",
+            4,
+            "web1",
+            4_000,
+            "h4",
+            Some(inventory("web1", many_packages("py", 40))),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(store.software_index_backlog().await.unwrap().0, 1);
+    assert!(hosts_with(&store, "telnet").await.is_empty());
+    assert_eq!(hosts_with(&store, "lib042").await, vec!["web2"]);
+    assert_eq!(hosts_with(&store, "py039").await, vec!["web1"]);
+    store.index_software().await.unwrap();
+    assert_eq!(hosts_with(&store, "py039").await, vec!["web1"]);
+    assert_eq!(hosts_with(&store, "lib042").await, vec!["web2"]);
+    store.close();
+}
+
+#[tokio::test]
+async fn a_version_7_database_keeps_its_software_findable_through_migration_8() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("test.db");
+    {
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        schema::migrate_to(&mut conn, &path, 7).unwrap();
+        conn.execute_batch(
+            "INSERT INTO cis (id, identity_key, name, class, first_seen_at) VALUES (7, 'machine-id:m1', 'web1', 'server', 1);
+             INSERT INTO cis (id, identity_key, name, class, first_seen_at) VALUES (8, 'machine-id:m2', 'web2', 'server', 1);
+             INSERT INTO ci_software VALUES (7, 'dpkg', 'openssl', 'amd64', '3.0.11-1', '', NULL, NULL);
+             INSERT INTO ci_software VALUES (7, 'dpkg', 'openssl', 'i386', '3.0.11-1', '', NULL, NULL);
+             INSERT INTO ci_software VALUES (8, 'rpm', 'openssl', 'x86_64', '1:3.0.7-25.el9_3', '', NULL, NULL);
+             INSERT INTO ci_software VALUES (8, 'rpm', 'curl', 'x86_64', '7.76.1-26.el9', '', NULL, NULL);",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path, 8, 8).unwrap();
+    let openssl = store.find_software("openssl".into(), None).await.unwrap();
+    assert_eq!(
+        openssl
+            .iter()
+            .map(|h| (h.ci_name.as_str(), h.arch.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("web1", "amd64"), ("web1", "i386"), ("web2", "x86_64")]
+    );
+    assert_eq!(hosts_with(&store, "curl").await, vec!["web2"]);
+    let entries: i64 = store
+        .read(|conn| {
+            Ok(conn.query_row("SELECT COUNT(*) FROM ci_software_by_name", [], |r| r.get(0))?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(entries, 3);
+    store.close();
+}

@@ -14,6 +14,7 @@ mod identify;
 mod inventory;
 mod relations;
 mod schema;
+mod software_index;
 mod writer;
 
 use std::path::{Path, PathBuf};

@@ -241,6 +241,38 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX ci_guests_uuid ON ci_guests(uuid);
     "#,
+    // 8: "which hosts run X" without one random index write per package on a host's first
+    // inventory. `ci_software` is keyed (ci_id, name, ...) so a host's package is one seek, and
+    // the name index is a separate table, one entry per (name, CI), that a host's first (or
+    // wholesale changed) inventory joins in sorted batches: until then the CI is listed in
+    // `ci_software_unindexed`, which queries by name also look through (see
+    // store::software_index).
+    r#"
+    CREATE TABLE ci_software_v8 (
+        ci_id         INTEGER NOT NULL REFERENCES cis(id),
+        source        TEXT NOT NULL,
+        name          TEXT NOT NULL,
+        arch          TEXT NOT NULL,
+        version       TEXT NOT NULL,
+        publisher     TEXT NOT NULL,
+        installed_at  INTEGER,
+        size_bytes    INTEGER,
+        PRIMARY KEY (ci_id, name, source, arch, version)
+    ) WITHOUT ROWID;
+    INSERT INTO ci_software_v8 SELECT ci_id, source, name, arch, version, publisher, installed_at, size_bytes FROM ci_software;
+    DROP TABLE ci_software;
+    ALTER TABLE ci_software_v8 RENAME TO ci_software;
+    CREATE TABLE ci_software_by_name (
+        name   TEXT NOT NULL,
+        ci_id  INTEGER NOT NULL,
+        PRIMARY KEY (name, ci_id)
+    ) WITHOUT ROWID;
+    INSERT INTO ci_software_by_name SELECT DISTINCT name, ci_id FROM ci_software ORDER BY name, ci_id;
+    CREATE TABLE ci_software_unindexed (
+        ci_id  INTEGER PRIMARY KEY,
+        since  INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build creates.
