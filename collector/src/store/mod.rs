@@ -14,6 +14,7 @@ mod identify;
 mod inventory;
 mod relations;
 mod schema;
+mod snmp;
 mod software_index;
 mod writer;
 
@@ -34,6 +35,7 @@ pub use relations::{
     CiFilter, CmdbError, CmdbImport, Impacted, RELATION_KINDS, Relation, RelationSpec,
     ServiceDetail, ServiceSpec, known_class,
 };
+pub use snmp::{CiLink, DevicePoll, NewSnmpTarget, PolledNeighbour, SnmpTargetRow};
 
 /// Read connections kept open for reuse.
 const READ_POOL_MAX: usize = 4;
@@ -182,3 +184,6 @@ mod tests;
 
 #[cfg(test)]
 mod inventory_tests;
+
+#[cfg(test)]
+mod snmp_tests;

@@ -762,7 +762,7 @@ pub(super) fn relate_to_declaring_host(
 }
 
 /// [`relate_in_tx`] by CI ids.
-fn relate_ids(
+pub(super) fn relate_ids(
     conn: &Connection,
     from: i64,
     kind: &str,

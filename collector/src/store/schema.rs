@@ -273,6 +273,49 @@ const MIGRATIONS: &[&str] = &[
         since  INTEGER NOT NULL
     );
     "#,
+    // 9: SNMP. Polled devices (targets, their credentials sealed with a key kept outside the
+    // database: see secrets.rs), their poll results over time, and the port-level topology
+    // (LLDP, CDP, forwarding tables) behind `connected_to` relationships.
+    r#"
+    CREATE TABLE snmp_targets (
+        id             INTEGER PRIMARY KEY,
+        host           TEXT NOT NULL,
+        port           INTEGER NOT NULL,
+        version        TEXT NOT NULL,             -- '1', '2c', '3'
+        user           TEXT NOT NULL DEFAULT '',  -- v3 security name (not a secret)
+        credentials    BLOB NOT NULL,             -- sealed, context 'snmp-target:HOST:PORT'
+        interval_secs  INTEGER NOT NULL,
+        origin         TEXT NOT NULL,             -- admin, config, discover
+        added_at       INTEGER NOT NULL,
+        ci_id          INTEGER REFERENCES cis(id),
+        status         TEXT NOT NULL DEFAULT 'pending',  -- pending, ok, timeout, auth_failed, error
+        status_detail  TEXT NOT NULL DEFAULT '',
+        status_since   INTEGER,
+        last_poll_at   INTEGER,
+        last_ok_at     INTEGER,
+        UNIQUE (host, port)
+    );
+    CREATE TABLE device_samples (
+        id     INTEGER PRIMARY KEY,
+        ci_id  INTEGER NOT NULL REFERENCES cis(id),
+        at     INTEGER NOT NULL,
+        body   TEXT NOT NULL                      -- JSON: interface rates and status, CPU, storage
+    );
+    CREATE INDEX device_samples_ci ON device_samples(ci_id, at);
+    CREATE INDEX device_samples_at ON device_samples(at);
+    CREATE TABLE ci_links (
+        from_ci    INTEGER NOT NULL REFERENCES cis(id),
+        from_port  TEXT NOT NULL,
+        to_ci      INTEGER NOT NULL REFERENCES cis(id),
+        to_port    TEXT NOT NULL,
+        via        TEXT NOT NULL,                 -- lldp, cdp, fdb
+        device     INTEGER NOT NULL,              -- the polled device that reported it
+        seen_at    INTEGER NOT NULL,
+        PRIMARY KEY (device, via, from_ci, from_port, to_ci, to_port)
+    ) WITHOUT ROWID;
+    CREATE INDEX ci_links_from ON ci_links(from_ci);
+    CREATE INDEX ci_links_to ON ci_links(to_ci);
+    "#,
 ];
 
 /// The schema version this build creates.
