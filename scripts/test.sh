@@ -7,8 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests use. gcc builds the bundled SQLite and ring; hostname is what the
-# end-to-end tests compare the CMDB against.
-APT_PACKAGES=(gcc libc6-dev hostname)
+# end-to-end tests compare the CMDB against; snmpd is the real agent the SNMP tests poll, and
+# snmp (snmpbulkwalk) the reference their walks are checked against.
+APT_PACKAGES=(gcc libc6-dev hostname snmpd snmp)
 
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
@@ -18,7 +19,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
     SUDO=""
     [ "$(id -u)" = 0 ] || SUDO="sudo"
-    $SUDO apt-get update -qq
+    # A partial index failure (one unreachable mirror) must not stop the install.
+    $SUDO apt-get update -qq || true
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
 
