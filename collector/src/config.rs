@@ -27,6 +27,8 @@ pub struct Config {
     pub store: StoreConfig,
     #[serde(default)]
     pub identification: crate::cmdb::identify::IdentifyConfig,
+    #[serde(default)]
+    pub snmp: crate::snmp::SnmpConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -96,6 +98,7 @@ impl Config {
             ingest: IngestConfig::default(),
             store: StoreConfig::default(),
             identification: Default::default(),
+            snmp: Default::default(),
         }
     }
 
@@ -117,6 +120,7 @@ impl Config {
                 config.log_level
             ));
         }
+        config.snmp.validate()?;
         if config.store.retention_days == 0 {
             return Err("store.retention_days: must be at least 1".into());
         }

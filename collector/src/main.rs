@@ -181,6 +181,7 @@ async fn execute(command: Command) -> Result<()> {
         Command::Ci {
             command: CiCommand::Import { file, connection },
         } => admin::import_structure(&connection, &file).await,
+        Command::Snmp { command } => steward_collector::cli::snmp::run(command).await,
         Command::Service {
             command:
                 ServiceCommand::Create {

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod quickstart;
+pub mod snmp;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -74,6 +75,11 @@ pub enum Command {
     Service {
         #[command(subcommand)]
         command: ServiceCommand,
+    },
+    /// SNMP-polled routers and switches.
+    Snmp {
+        #[command(subcommand)]
+        command: snmp::SnmpCommand,
     },
     /// Warranty data of CIs (from host asset files and imports).
     Warranty {

@@ -44,6 +44,16 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/services/{name}/members", post(add_service_members))
         .route("/export", get(export_structure))
         .route("/conflicts/{id}/resolve", post(resolve_conflict))
+        .route(
+            "/snmp/targets",
+            get(super::snmp_admin::list_targets).post(super::snmp_admin::add_target),
+        )
+        .route(
+            "/snmp/targets/remove",
+            post(super::snmp_admin::remove_target),
+        )
+        .route("/snmp/poll", post(super::snmp_admin::poll))
+        .route("/snmp/discover", post(super::snmp_admin::discover))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             super::small_body,

@@ -11,6 +11,7 @@ mod admin;
 mod enroll;
 mod error;
 mod ingest;
+pub mod snmp_admin;
 mod tls;
 
 use std::path::Path;
@@ -43,6 +44,12 @@ pub struct AppState {
     /// KiB of report bodies in memory right now, bounded by `ingest.max_inflight_bytes`.
     pub inflight_kib: Arc<tokio::sync::Semaphore>,
     pub config: Config,
+    /// Seals credentials kept in the database (SNMP targets); its key is outside it.
+    pub secrets: Arc<crate::secrets::SecretBox>,
+    /// Wakes the SNMP poller when an admin adds or removes a target.
+    pub snmp_changed: Arc<tokio::sync::Notify>,
+    /// The poller's previous samples (rates for `snmp poll` of a known target too).
+    pub snmp_state: Arc<crate::snmp::poller::PollerState>,
 }
 
 /// How often history older than the retention is pruned.
@@ -73,12 +80,16 @@ pub fn load(data_dir: &Path, config: Config) -> Result<Loaded> {
         config.identification.clone(),
     )?;
     let inflight = tokio::sync::Semaphore::new(config.ingest.max_inflight_bytes.div_ceil(1024));
+    let secrets = crate::secrets::SecretBox::load_or_create(data_dir)?;
     let state = Arc::new(AppState {
         store,
         ca,
         admin_token_hash: crate::sha256_hex(admin_token.trim().as_bytes()),
         inflight_kib: Arc::new(inflight),
         config,
+        secrets: Arc::new(secrets),
+        snmp_changed: Arc::new(tokio::sync::Notify::new()),
+        snmp_state: Arc::default(),
     });
     Ok(Loaded {
         state,
@@ -142,6 +153,15 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let state = loaded.state.clone();
+    sync_config_targets(&state).await?;
+    let poller = tokio::spawn(crate::snmp::poller::run(
+        state.store.clone(),
+        state.secrets.clone(),
+        state.config.snmp.clone(),
+        state.config.identification.clone(),
+        state.snmp_changed.clone(),
+        state.snmp_state.clone(),
+    ));
     let prune_state = state.clone();
     let pruner = tokio::spawn(async move {
         let mut ticker = tokio::time::interval(PRUNE_EVERY);
@@ -156,6 +176,15 @@ pub async fn serve(
                 Ok(0) => {}
                 Ok(deleted) => tracing::info!(deleted, "pruned reports past retention"),
                 Err(error) => tracing::warn!(%error, "pruning reports failed"),
+            }
+            match prune_state
+                .store
+                .prune_device_samples(crate::now_ms() - retention_ms)
+                .await
+            {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(deleted, "pruned device samples past retention"),
+                Err(error) => tracing::warn!(%error, "pruning device samples failed"),
             }
             let history_ms =
                 i64::from(prune_state.config.store.history_retention_days) * 86_400_000;
@@ -193,9 +222,61 @@ pub async fn serve(
     .await;
     pruner.abort();
     indexer.abort();
+    poller.abort();
     let store = state.store.clone();
     tokio::task::spawn_blocking(move || store.close())
         .await
         .ok();
     result
+}
+
+/// Makes the stored targets of origin `config` match `[[snmp.targets]]`: each is added or
+/// updated (credentials sealed), and those no longer in the file are removed.
+async fn sync_config_targets(state: &AppState) -> Result<()> {
+    let wanted = &state.config.snmp.targets;
+    for target in wanted {
+        let sealed = crate::snmp::poller::seal_credentials(
+            &state.secrets,
+            &target.host,
+            target.port,
+            &target.credentials,
+        )?;
+        let added = state
+            .store
+            .add_snmp_target(
+                crate::store::NewSnmpTarget {
+                    host: target.host.clone(),
+                    port: target.port,
+                    version: target.credentials.version().to_string(),
+                    user: target.credentials.user().to_string(),
+                    sealed,
+                    interval_secs: target
+                        .interval_secs
+                        .unwrap_or(state.config.snmp.interval_secs),
+                    origin: "config".into(),
+                },
+                true,
+            )
+            .await?;
+        if let Err(refused) = added {
+            anyhow::bail!("snmp target {}:{}: {refused}", target.host, target.port);
+        }
+    }
+    for stored in state.store.list_snmp_targets().await? {
+        let in_file = wanted
+            .iter()
+            .any(|t| t.host == stored.host && t.port == stored.port);
+        if stored.origin == "config" && !in_file {
+            state
+                .store
+                .remove_snmp_target(stored.host.clone(), stored.port)
+                .await?;
+            tracing::info!(
+                host = stored.host,
+                port = stored.port,
+                "SNMP target no longer in the config: removed"
+            );
+        }
+    }
+    Ok(())
 }

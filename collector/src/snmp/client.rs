@@ -351,6 +351,14 @@ pub enum PrivProto {
 pub const MIN_V3_PASSWORD_LEN: usize = 8;
 
 impl Credentials {
+    /// The SNMPv3 user name (not a secret), empty for v1/v2c.
+    pub fn user(&self) -> &str {
+        match self {
+            Credentials::V3 { user, .. } => user,
+            _ => "",
+        }
+    }
+
     pub fn version(&self) -> SnmpVersion {
         match self {
             Credentials::V1 { .. } => SnmpVersion::V1,

@@ -8,10 +8,13 @@
 //! - [`mib`]: pure decoders from walked varbinds to typed device data.
 //! - [`testing`]: an in-memory agent and a real `snmpd` harness, for tests in any crate.
 //!
-//! The poller is added beside these; see ARCHITECTURE.md.
+//! - [`config`]: the `[snmp]` section of `collector.toml`.
+//! - [`poller`]: polls every target at its interval and stores what the modules decode.
 
 pub mod client;
+pub mod config;
 pub mod mib;
+pub mod poller;
 pub mod session;
 pub mod testing;
 pub mod types;
@@ -19,6 +22,7 @@ pub mod walk;
 mod wire;
 
 pub use client::{Credentials, SnmpClient, SnmpError, SnmpVersion};
+pub use config::SnmpConfig;
 pub use session::{SessionOptions, SnmpSession};
 pub use types::{Oid, Value, VarBind};
 pub use walk::{Walk, WalkOptions, walk, walk_many};

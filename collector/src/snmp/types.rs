@@ -167,8 +167,13 @@ impl FromStr for VarBind {
             .split_once(" = ")
             .ok_or_else(|| format!("no ' = ' in {line:?}"))?;
         let oid: Oid = oid.parse()?;
-        let rest = rest.trim_end();
-        let (kind, text) = rest.split_once(": ").unwrap_or((rest, ""));
+        // Split before trimming: an empty octet string is written `Hex-STRING: ` and must read
+        // back as empty, not as a type named `Hex-STRING:`.
+        let rest = rest.trim_end_matches(['\n', '\r']);
+        let (kind, text) = match rest.split_once(": ") {
+            Some((kind, text)) => (kind, text.trim_end()),
+            None => (rest.trim_end().trim_end_matches(':'), ""),
+        };
         let num = |t: &str| {
             t.trim()
                 .parse::<u64>()
@@ -261,6 +266,10 @@ mod tests {
             VarBind {
                 oid: "1.3.6.1.2.1.2.2.1.5.1".parse().unwrap(),
                 value: Value::NoSuchInstance,
+            },
+            VarBind {
+                oid: "1.3.6.1.2.1.31.1.1.1.18.1".parse().unwrap(),
+                value: Value::OctetString(Vec::new()),
             },
         ];
         let text: String = binds.iter().map(|b| format!("{b}\n")).collect();
