@@ -100,10 +100,12 @@ pub async fn poll_device(
     })
 }
 
-/// The status a failed poll leaves on its target.
+/// The status a failed poll leaves on its target. No answer and a refused port (ICMP
+/// unreachable) are both `unreachable`: to an operator the device is not there either way; the
+/// detail says which.
 pub fn status_of(error: &SnmpError) -> &'static str {
     match error {
-        SnmpError::Timeout { .. } => "timeout",
+        SnmpError::Timeout { .. } | SnmpError::Io { .. } => "unreachable",
         SnmpError::AuthFailure { .. } => "auth_failed",
         SnmpError::Config { .. } => "config_error",
         _ => "error",

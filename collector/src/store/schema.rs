@@ -281,14 +281,14 @@ const MIGRATIONS: &[&str] = &[
         id             INTEGER PRIMARY KEY,
         host           TEXT NOT NULL,
         port           INTEGER NOT NULL,
-        version        TEXT NOT NULL,             -- '1', '2c', '3'
+        version        TEXT NOT NULL,             -- v1, v2c, v3
         user           TEXT NOT NULL DEFAULT '',  -- v3 security name (not a secret)
         credentials    BLOB NOT NULL,             -- sealed, context 'snmp-target:HOST:PORT'
         interval_secs  INTEGER NOT NULL,
         origin         TEXT NOT NULL,             -- admin, config, discover
         added_at       INTEGER NOT NULL,
         ci_id          INTEGER REFERENCES cis(id),
-        status         TEXT NOT NULL DEFAULT 'pending',  -- pending, ok, timeout, auth_failed, error
+        status         TEXT NOT NULL DEFAULT 'pending',  -- pending, ok, unreachable, auth_failed, config_error, error
         status_detail  TEXT NOT NULL DEFAULT '',
         status_since   INTEGER,
         last_poll_at   INTEGER,
