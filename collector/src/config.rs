@@ -208,7 +208,34 @@ mod tests {
 
     #[test]
     fn the_shipped_example_parses() {
-        Config::parse(include_str!("../../packaging/collector.toml")).unwrap();
+        let config = Config::parse(include_str!("../../packaging/collector.toml")).unwrap();
+        assert_eq!(config.snmp.targets.len(), 2);
+        assert_eq!(
+            config.snmp.targets[1].credentials.version(),
+            crate::snmp::SnmpVersion::V3
+        );
+        // Secrets never reach Debug output (logs, panics).
+        assert!(!format!("{config:?}").contains("change-me-auth"));
+    }
+
+    #[test]
+    fn bad_snmp_settings_are_named() {
+        let base = "listen = \"127.0.0.1:1\"\n";
+        let short = format!(
+            "{base}[snmp]\n[[snmp.targets]]\nhost = \"r1\"\ncredentials = {{ version = \"v3\", user = \"u\", auth = \"sha\", auth_pass = \"short\" }}\n"
+        );
+        let error = Config::parse(&short).unwrap_err();
+        assert!(
+            error.contains("snmp.targets[0] (r1)") && error.contains("auth_pass"),
+            "{error}"
+        );
+        let error = Config::parse(&format!("{base}[snmp]\ninterval_secs = 1\n")).unwrap_err();
+        assert!(error.contains("snmp.interval_secs"), "{error}");
+        let error = Config::parse(&format!(
+            "{base}[snmp]\n[[snmp.targets]]\nhost = \"r1\"\ncredentials = {{ version = \"v9\", community = \"c\" }}\n"
+        ))
+        .unwrap_err();
+        assert!(error.contains("v9"), "{error}");
     }
 
     #[test]
