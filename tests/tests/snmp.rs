@@ -169,6 +169,13 @@ fn devices_added_by_cli_and_config_are_polled_into_network_device_cis_and_failur
             .any(|i| i["name"] == "lo")
     );
     assert_eq!(detail["vendor"], "net-snmp", "{detail:#}");
+    let out = collector.admin(&["ci", "show", "e2e-router-v3"]);
+    let shown = stdout(&out);
+    assert!(
+        shown.contains("interfaces (") && shown.contains(" lo "),
+        "{shown}"
+    );
+    assert!(shown.contains("location=Rack 4, Room 2.17"), "{shown}");
 
     // The daemon stops: one status change to unreachable, logged once, not per poll.
     drop(v2);

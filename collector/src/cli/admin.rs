@@ -293,12 +293,53 @@ fn render_structure(detail: &CiDetail, out: &mut String) {
     if let Some(attributes) = detail.attributes.as_object().filter(|a| !a.is_empty()) {
         let pairs: Vec<String> = attributes
             .iter()
+            // Lists (a device's interfaces and hardware) get sections of their own below.
+            .filter(|(_, v)| !v.is_array())
             .map(|(k, v)| match v {
                 serde_json::Value::String(s) => format!("{k}={s}"),
                 other => format!("{k}={other}"),
             })
             .collect();
         let _ = writeln!(out, "attributes  {}", pairs.join("  "));
+    }
+    if let Some(interfaces) = detail.attributes["interfaces"].as_array() {
+        let _ = writeln!(out, "interfaces ({})", interfaces.len());
+        for i in interfaces {
+            let speed = i["speed_bps"]
+                .as_u64()
+                .map_or("-".to_string(), |b| format!("{} Mb/s", b / 1_000_000));
+            let _ = writeln!(
+                out,
+                "  {:<4} {:<24} {:<14} {:<12} {}",
+                i["index"],
+                i["name"].as_str().unwrap_or("-"),
+                i["type"].as_str().unwrap_or("-"),
+                speed,
+                i["mac"].as_str().unwrap_or("")
+            );
+        }
+    }
+    if let Some(entities) = detail.attributes["entities"].as_array() {
+        let _ = writeln!(out, "hardware ({})", entities.len());
+        for e in entities {
+            let _ = writeln!(
+                out,
+                "  {:<32} {:<20} {}",
+                e["name"].as_str().unwrap_or("-"),
+                e["model"].as_str().unwrap_or("-"),
+                e["serial"].as_str().unwrap_or("-")
+            );
+        }
+    }
+    if !detail.links.is_empty() {
+        out.push_str("links\n");
+        for l in &detail.links {
+            let _ = writeln!(
+                out,
+                "  {} {} -> {} {}  ({})",
+                l.from_name, l.from_port, l.to_name, l.to_port, l.via
+            );
+        }
     }
     if !detail.relations.is_empty() {
         out.push_str("relationships\n");

@@ -102,6 +102,9 @@ pub struct CiDetail {
     pub attributes: serde_json::Value,
     pub tags: Vec<String>,
     pub relations: Vec<super::relations::Relation>,
+    /// Port-level links (LLDP, CDP, forwarding tables) behind `connected_to`.
+    #[serde(default)]
+    pub links: Vec<super::snmp::CiLink>,
     /// Newest first.
     pub history: Vec<HistoryEntry>,
 }
@@ -616,6 +619,7 @@ fn ci_detail(conn: &Connection, id: i64) -> Result<Option<CiDetail>, StoreError>
         attributes: serde_json::from_str(&attributes).unwrap_or(serde_json::Value::Null),
         tags: super::relations::tags_of(conn, id)?,
         relations: super::relations::relations_of(conn, id)?,
+        links: super::snmp::links_of(conn, id)?,
         history,
     }))
 }

@@ -278,31 +278,9 @@ impl Store {
         .await
     }
 
-    /// Port-level links of a CI (either end): (from CI name, from port, to CI name, to port, via).
+    /// Port-level links of a CI (either end).
     pub async fn ci_links(&self, ci_id: i64) -> Result<Vec<CiLink>, StoreError> {
-        self.read(move |conn| {
-            let mut stmt = conn.prepare(
-                "SELECT l.from_ci, f.name, l.from_port, l.to_ci, t.name, l.to_port, l.via, l.seen_at
-                 FROM ci_links l JOIN cis f ON f.id = l.from_ci JOIN cis t ON t.id = l.to_ci
-                 WHERE l.from_ci = ?1 OR l.to_ci = ?1 ORDER BY l.via, f.name, l.from_port",
-            )?;
-            let rows = stmt
-                .query_map([ci_id], |r| {
-                    Ok(CiLink {
-                        from_id: r.get(0)?,
-                        from_name: r.get(1)?,
-                        from_port: r.get(2)?,
-                        to_id: r.get(3)?,
-                        to_name: r.get(4)?,
-                        to_port: r.get(5)?,
-                        via: r.get(6)?,
-                        seen_at: r.get(7)?,
-                    })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
-        })
-        .await
+        self.read(move |conn| links_of(conn, ci_id)).await
     }
 
     /// Deletes device samples older than `cutoff_ms` in bounded chunks.
@@ -811,4 +789,28 @@ fn neighbour_ci(
     )?;
     identify::record_identifiers(conn, ci_id, &claim)?;
     Ok(Some(ci_id))
+}
+
+/// Port-level links of a CI (either end), LLDP and CDP first.
+pub(super) fn links_of(conn: &Connection, ci_id: i64) -> Result<Vec<CiLink>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT l.from_ci, f.name, l.from_port, l.to_ci, t.name, l.to_port, l.via, l.seen_at
+         FROM ci_links l JOIN cis f ON f.id = l.from_ci JOIN cis t ON t.id = l.to_ci
+         WHERE l.from_ci = ?1 OR l.to_ci = ?1 ORDER BY l.via, f.name, l.from_port",
+    )?;
+    let rows = stmt
+        .query_map([ci_id], |r| {
+            Ok(CiLink {
+                from_id: r.get(0)?,
+                from_name: r.get(1)?,
+                from_port: r.get(2)?,
+                to_id: r.get(3)?,
+                to_name: r.get(4)?,
+                to_port: r.get(5)?,
+                via: r.get(6)?,
+                seen_at: r.get(7)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
 }

@@ -260,6 +260,15 @@ async fn neighbours_become_cis_and_links_and_a_host_mac_behind_a_port_is_connect
             .iter()
             .any(|r| r.kind == "connected_to" && r.to_name == "sw1")
     );
+    // `ci show` of the host says which switch port it is behind.
+    assert_eq!(web1.links.len(), 1);
+    assert_eq!(
+        (
+            web1.links[0].to_name.as_str(),
+            web1.links[0].to_port.as_str()
+        ),
+        ("sw1", "Gi1/0/5")
+    );
 
     // core1 polled itself (same name, the chassis MAC among its MACs): the neighbour CI is it.
     let mut core_poll = poll(2_000, "core1", "JN1234", "21.4R3");
@@ -316,5 +325,39 @@ async fn neighbours_become_cis_and_links_and_a_host_mac_behind_a_port_is_connect
         .unwrap()
         .unwrap();
     assert!(!web1.relations.iter().any(|r| r.kind == "connected_to"));
+    store.close();
+}
+
+#[tokio::test]
+async fn a_devices_chassis_serial_matches_imported_warranty_data() {
+    let (_dir, store) = open();
+    let id = store
+        .add_snmp_target(target("10.0.0.1"), false)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .record_device_poll(
+            id,
+            poll(1_000, "sw1", "FOC1234X0AB", "15.2"),
+            IdentifyConfig::default(),
+        )
+        .await
+        .unwrap();
+    let csv = "serial,warranty_end,supplier\nfoc1234x0ab,2027-03-31,Cisco SmartNet\n";
+    let (rows, errors, _) = crate::inventory::assets::parse(csv.as_bytes());
+    assert!(errors.is_empty());
+    let outcome = store
+        .import_assets(crate::inventory::assets::AssetImport {
+            file_name: "smartnet.csv".into(),
+            rows,
+        })
+        .await
+        .unwrap();
+    assert_eq!(outcome.matched, 1);
+    let warranties = store.warranties(None).await.unwrap();
+    assert_eq!(warranties.len(), 1);
+    assert_eq!(warranties[0].ci_name, "sw1");
+    assert_eq!(warranties[0].warranty_end, "2027-03-31");
     store.close();
 }
