@@ -364,6 +364,21 @@ pub async fn poll_and_store(
     }
 }
 
+/// A target's poll in flight: its slot and its mark, released when dropped.
+struct InFlight {
+    set: Arc<Mutex<BTreeSet<i64>>>,
+    id: i64,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Ok(mut set) = self.set.lock() {
+            set.remove(&self.id);
+        }
+    }
+}
+
 /// Runs the poller until the task is aborted: every target at its interval, at most
 /// `max_in_flight` at once. The target list is re-read every few seconds and whenever
 /// `changed` is notified (an admin added or removed one).
@@ -421,12 +436,14 @@ pub async fn run(
                 in_flight.clone(),
             );
             tokio::spawn(async move {
+                // Released on every exit, a panic included, so the target is polled again.
+                let _done = InFlight {
+                    set: in_flight,
+                    id: target.id,
+                    _permit: permit,
+                };
                 let _ = poll_and_store(&store, &secrets, &config, &identification, &state, &target)
                     .await;
-                if let Ok(mut set) = in_flight.lock() {
-                    set.remove(&target.id);
-                }
-                drop(permit);
             });
         }
         let next_due = due.values().min().copied();
