@@ -10,6 +10,7 @@
 mod agents;
 mod checkpointer;
 mod cis;
+mod events;
 mod identify;
 mod inventory;
 mod relations;
@@ -24,6 +25,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OpenFlags};
 
 use crate::cmdb::identify::IdentifyConfig;
+pub use events::{EventChange, EventFilter, EventRow, SilenceRow, TransitionRow};
 
 pub use agents::{AgentRow, EnrollError, NewAgent, TokenRow};
 pub use cis::{CiDetail, CiRow, IngestOutcome, IngestRejection, ReportContent, ReportRecord};
@@ -187,3 +189,6 @@ mod inventory_tests;
 
 #[cfg(test)]
 mod snmp_tests;
+
+#[cfg(test)]
+mod events_tests;

@@ -316,6 +316,59 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX ci_links_from ON ci_links(from_ci);
     CREATE INDEX ci_links_to ON ci_links(to_ci);
     "#,
+    // 10: events. One row per (rule, CI, instance) occurrence, open until resolved (a partial
+    // unique index keeps it to one open event per key); every state or severity change is a
+    // transition row; silences and recurring maintenance windows, kept when removed (history).
+    r#"
+    CREATE TABLE events (
+        id               INTEGER PRIMARY KEY,
+        rule             TEXT NOT NULL,
+        ci_id            INTEGER NOT NULL REFERENCES cis(id),
+        instance         TEXT NOT NULL DEFAULT '',
+        state            TEXT NOT NULL,          -- pending, firing, flapping, resolved
+        severity         TEXT NOT NULL,          -- warning, critical
+        summary          TEXT NOT NULL,
+        description      TEXT NOT NULL,
+        first_seen_at    INTEGER NOT NULL,
+        last_seen_at     INTEGER NOT NULL,
+        count            INTEGER NOT NULL DEFAULT 1,   -- transitions into firing
+        value            REAL,
+        threshold        REAL,
+        acknowledged_at  INTEGER,
+        acknowledged_by  TEXT,
+        resolved_at      INTEGER,
+        resolved_reason  TEXT,
+        silenced_by      TEXT,                   -- why it is not escalated (silence, window)
+        escalated_at     INTEGER,                -- when it went (or would go) to the service desk
+        symptom_of       INTEGER REFERENCES events(id)
+    );
+    CREATE UNIQUE INDEX events_open ON events(rule, ci_id, instance) WHERE state != 'resolved';
+    CREATE INDEX events_state ON events(state, last_seen_at);
+    CREATE INDEX events_ci ON events(ci_id, first_seen_at);
+    CREATE TABLE event_transitions (
+        event_id    INTEGER NOT NULL REFERENCES events(id),
+        at          INTEGER NOT NULL,
+        from_state  TEXT,
+        to_state    TEXT NOT NULL,
+        severity    TEXT NOT NULL,
+        value       REAL,
+        threshold   REAL,
+        note        TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX event_transitions_event ON event_transitions(event_id, at);
+    CREATE TABLE silences (
+        id          INTEGER PRIMARY KEY,
+        kind        TEXT NOT NULL,              -- silence, window
+        matcher     TEXT NOT NULL,              -- JSON: ci, service or selector
+        starts_at   INTEGER,
+        ends_at     INTEGER,
+        recurrence  TEXT NOT NULL DEFAULT '',   -- windows: e.g. 'every sunday 02:00-04:00'
+        reason      TEXT NOT NULL,
+        created_by  TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        removed_at  INTEGER
+    );
+    "#,
 ];
 
 /// The schema version this build creates.
