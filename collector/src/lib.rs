@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod cmdb;
 pub mod config;
+pub mod events;
 pub mod init;
 pub mod inventory;
 pub mod pki;
