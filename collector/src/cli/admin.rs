@@ -824,7 +824,7 @@ pub async fn show_service(connection: &Connection, name: &str, json: bool) -> Re
 }
 
 /// Percent-encodes a path segment (CI names may hold anything).
-fn encode_path(segment: &str) -> String {
+pub(crate) fn encode_path(segment: &str) -> String {
     segment
         .bytes()
         .map(|b| match b {

@@ -474,3 +474,139 @@ impl Store {
             .await
     }
 }
+
+/// What the rules engine needs to know of the CMDB: each CI's class and tags, which services
+/// depend on it (directly or through other CIs), and which CIs it is reached through.
+#[derive(Debug, Clone, Default)]
+pub struct RulesContext {
+    /// (id, name, class, tags)
+    pub cis: Vec<(i64, String, String, Vec<String>)>,
+    /// CI id → names of the services that depend on it.
+    pub services: std::collections::HashMap<i64, Vec<String>>,
+    /// CI id → the CIs it is reached through: the network device a host is connected to, the
+    /// host a virtual machine runs on.
+    pub upstream: std::collections::HashMap<i64, Vec<i64>>,
+}
+
+/// Relationship kinds along which a service depends on a CI (as `ci impact` walks them).
+const DEPENDS: &[&str] = &["depends_on", "runs_on", "installed_on"];
+
+impl Store {
+    pub async fn rules_context(&self) -> Result<RulesContext, StoreError> {
+        self.read(|conn| {
+            use std::collections::{HashMap, HashSet, VecDeque};
+            let mut tags: HashMap<i64, Vec<String>> = HashMap::new();
+            for row in conn
+                .prepare("SELECT ci_id, tag FROM ci_tags ORDER BY ci_id, tag")?
+                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
+            {
+                let (ci, tag) = row?;
+                tags.entry(ci).or_default().push(tag);
+            }
+            let mut context = RulesContext::default();
+            let mut classes: HashMap<i64, String> = HashMap::new();
+            let mut service_names: Vec<(i64, String)> = Vec::new();
+            for row in conn
+                .prepare("SELECT id, name, class FROM cis ORDER BY id")?
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                })?
+            {
+                let (id, name, class) = row?;
+                if class == crate::cmdb::classes::SERVICE {
+                    service_names.push((id, name.clone()));
+                }
+                classes.insert(id, class.clone());
+                context
+                    .cis
+                    .push((id, name, class, tags.remove(&id).unwrap_or_default()));
+            }
+            // from depends on to: walk from each service along the dependency kinds.
+            let mut depends: HashMap<i64, Vec<i64>> = HashMap::new();
+            for row in conn
+                .prepare("SELECT from_ci, kind, to_ci FROM ci_relations")?
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                })?
+            {
+                let (from, kind, to) = row?;
+                if DEPENDS.contains(&kind.as_str()) {
+                    depends.entry(from).or_default().push(to);
+                }
+                let network = |id: i64| {
+                    classes.get(&id).map(String::as_str)
+                        == Some(crate::cmdb::classes::NETWORK_DEVICE)
+                };
+                let upstream = match kind.as_str() {
+                    "runs_on" => Some((from, to)),
+                    "connected_to" if !network(from) && network(to) => Some((from, to)),
+                    "connected_to" if network(from) && !network(to) => Some((to, from)),
+                    _ => None,
+                };
+                if let Some((ci, through)) = upstream {
+                    context.upstream.entry(ci).or_default().push(through);
+                }
+            }
+            for (service, name) in service_names {
+                let mut seen: HashSet<i64> = HashSet::from([service]);
+                let mut queue: VecDeque<i64> = VecDeque::from([service]);
+                while let Some(ci) = queue.pop_front() {
+                    for &next in depends.get(&ci).into_iter().flatten() {
+                        if seen.insert(next) {
+                            context.services.entry(next).or_default().push(name.clone());
+                            queue.push_back(next);
+                        }
+                    }
+                }
+            }
+            Ok(context)
+        })
+        .await
+    }
+
+    /// Each agent CI's newest metrics report: (CI, received at, the agent's interval in s).
+    pub async fn latest_agent_reports(&self) -> Result<Vec<(i64, i64, u32)>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT a.ci_id, r.received_at, r.version, r.body FROM agents a
+                 JOIN reports r ON r.id = (SELECT r2.id FROM reports r2 WHERE r2.agent = a.num AND r2.kind = 0
+                                           ORDER BY r2.seq DESC LIMIT 1)
+                 WHERE a.ci_id IS NOT NULL AND a.revoked_at IS NULL",
+            )?;
+            let mut out: std::collections::HashMap<i64, (i64, u32)> = std::collections::HashMap::new();
+            for row in stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Vec<u8>>(3)?,
+                ))
+            })? {
+                let (ci, received_at, version, body) = row?;
+                let interval = match version {
+                    1 => postcard::from_bytes::<steward_shared::v1::MetricsReport>(&body)
+                        .map(|m| m.metrics.interval_secs)
+                        .unwrap_or(60),
+                    _ => 60,
+                };
+                let entry = out.entry(ci).or_insert((received_at, interval));
+                if received_at > entry.0 {
+                    *entry = (received_at, interval);
+                }
+            }
+            let mut rows: Vec<(i64, i64, u32)> =
+                out.into_iter().map(|(ci, (at, i))| (ci, at, i)).collect();
+            rows.sort_unstable();
+            Ok(rows)
+        })
+        .await
+    }
+}

@@ -192,3 +192,77 @@ async fn symptoms_point_at_the_root_causes_event_and_silences_are_kept_when_remo
     );
     store.close();
 }
+
+#[tokio::test]
+async fn the_rules_context_has_services_upstreams_and_each_agents_last_report() {
+    let (_dir, store) = open();
+    super::tests::enroll_named(&store, "a1", "m-web1", "web1").await;
+    store
+        .ingest(super::tests::report("a1", 1, "m-web1", "web1", 1_000))
+        .await
+        .unwrap();
+    store
+        .ingest(super::tests::report("a1", 2, "m-web1", "web1", 2_000))
+        .await
+        .unwrap();
+    let web1 = store
+        .find_ci("web1".into())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+        .ci
+        .id;
+    ci(&store, 100, "hv1").await;
+    ci(&store, 101, "sw1").await;
+    store
+        .inner
+        .writer
+        .write(move |conn| {
+            conn.execute("UPDATE cis SET class = 'network_device' WHERE id = 101", [])?;
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .unwrap();
+    store
+        .create_service("shop".into(), String::new())
+        .await
+        .unwrap();
+    store
+        .add_to_service("shop".into(), vec!["web1".into()])
+        .await
+        .unwrap();
+    store
+        .relate("web1".into(), "runs_on".into(), "hv1".into())
+        .await
+        .unwrap();
+    store
+        .relate("sw1".into(), "connected_to".into(), "web1".into())
+        .await
+        .unwrap();
+    store
+        .tag("web1".into(), "prod".into(), false)
+        .await
+        .unwrap();
+
+    let context = store.rules_context().await.unwrap();
+    let row = context.cis.iter().find(|c| c.0 == web1).unwrap();
+    assert_eq!(
+        (row.2.as_str(), row.3.clone()),
+        ("server", vec!["prod".to_string()])
+    );
+    // The service depends on web1 and, through it, on the host it runs on.
+    assert_eq!(context.services[&web1], vec!["shop"]);
+    assert_eq!(context.services[&100], vec!["shop"]);
+    let mut up = context.upstream[&web1].clone();
+    up.sort_unstable();
+    assert_eq!(
+        up,
+        vec![100, 101],
+        "reached through its hypervisor and its switch"
+    );
+    let reports = store.latest_agent_reports().await.unwrap();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].0, web1);
+    store.close();
+}

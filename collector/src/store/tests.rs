@@ -33,7 +33,7 @@ pub(super) async fn enroll_named(store: &Store, id: &str, machine_id: &str, host
         .unwrap();
 }
 
-fn report(
+pub(super) fn report(
     agent: &str,
     seq: u64,
     machine_id: &str,
