@@ -9,6 +9,7 @@ pub mod config;
 pub mod init;
 pub mod inventory;
 pub mod pki;
+pub mod rules;
 pub mod secrets;
 pub mod server;
 pub mod snmp;
