@@ -39,3 +39,5 @@ pub use glob::Glob;
 pub use metrics::{METRICS, Metric, MetricDef, MetricKind};
 
 pub use selector::Selector;
+#[cfg(test)]
+mod parse_tests;

@@ -109,33 +109,15 @@ pub(super) fn parse(text: &str, file: &str) -> Result<(Vec<Rule>, Vec<Disable>),
     let mut checker = Checker::new(text, file);
     let mut rules = Vec::new();
     let mut disables = Vec::new();
-    let mut first_line: HashMap<String, usize> = HashMap::new();
     for raw_rule in raw.rule {
         let rule_span = raw_rule.span();
-        let raw_rule = raw_rule.into_inner();
-        let Some(built) = checker.rule(raw_rule, rule_span) else {
-            continue;
-        };
-        let (name, line) = match &built {
-            Built::Rule(rule) => (rule.name.clone(), rule.origin.line),
-            Built::Disable(disable) => (disable.name.clone(), disable.origin.line),
-        };
-        if let Some(first) = first_line.get(&name) {
-            checker.problems.push(Problem {
-                file: file.to_string(),
-                line: Some(line),
-                rule: Some(name.clone()),
-                field: Some("name".into()),
-                message: format!("name: duplicate rule name (first defined at line {first})"),
-            });
-            continue;
-        }
-        first_line.insert(name, line);
-        match built {
-            Built::Rule(rule) => rules.push(rule),
-            Built::Disable(disable) => disables.push(disable),
+        match checker.rule(raw_rule.into_inner(), rule_span) {
+            Some(Built::Rule(rule)) => rules.push(rule),
+            Some(Built::Disable(disable)) => disables.push(disable),
+            None => {}
         }
     }
+    checker.problems.sort_by_key(|problem| problem.line);
     if checker.problems.is_empty() {
         Ok((rules, disables))
     } else {
@@ -154,6 +136,8 @@ struct Checker<'a> {
     file: &'a str,
     /// The name of the rule being checked, for messages.
     rule: Option<String>,
+    /// Names seen so far and their lines, for duplicates.
+    seen: HashMap<String, usize>,
     problems: Vec<Problem>,
 }
 
@@ -163,6 +147,7 @@ impl<'a> Checker<'a> {
             text,
             file,
             rule: None,
+            seen: HashMap::new(),
             problems: Vec::new(),
         }
     }
@@ -181,10 +166,16 @@ impl<'a> Checker<'a> {
         });
     }
 
-    /// A duration or count field: not negative, at most `max`.
-    fn secs(&mut self, field: &str, value: Option<Spanned<i64>>, default: u64, max: i64) -> u64 {
+    /// A duration or count field: not negative, at most `max`; `None` after a problem.
+    fn secs(
+        &mut self,
+        field: &str,
+        value: Option<Spanned<i64>>,
+        default: u64,
+        max: i64,
+    ) -> Option<u64> {
         let Some(value) = value else {
-            return default;
+            return Some(default);
         };
         let (span, secs) = (value.span(), *value.get_ref());
         if secs < 0 {
@@ -193,16 +184,16 @@ impl<'a> Checker<'a> {
                 Some(field),
                 format!("{field}: must not be negative ({secs})"),
             );
-            default
+            None
         } else if secs > max {
             self.problem(
                 span,
                 Some(field),
                 format!("{field}: {secs} is more than the most allowed, {max}"),
             );
-            default
+            None
         } else {
-            secs.unsigned_abs()
+            Some(secs.unsigned_abs())
         }
     }
 
@@ -290,6 +281,13 @@ impl<'a> Checker<'a> {
                     None
                 } else {
                     self.rule = Some(name.clone());
+                    if let Some(first) = self.seen.get(&name) {
+                        let message =
+                            format!("name: duplicate rule name (first defined at line {first})");
+                        self.problem(span, Some("name"), message);
+                    } else {
+                        self.seen.insert(name.clone(), origin.line);
+                    }
                     Some(name)
                 }
             }
@@ -402,7 +400,7 @@ impl<'a> Checker<'a> {
             .map(Spanned::span)
             .unwrap_or(aggregation_span.clone());
         let window_secs = self.secs("window_secs", raw.window_secs, 0, MAX_WINDOW_SECS);
-        if let Some(aggregation) = aggregation {
+        if let (Some(aggregation), Some(window_secs)) = (aggregation, window_secs) {
             match aggregation {
                 Aggregation::Last if window_secs > 0 => self.problem(
                     window_span,
@@ -506,7 +504,9 @@ impl<'a> Checker<'a> {
             DEFAULT_FLAP_WINDOW_SECS,
             MAX_DURATION_SECS,
         );
-        if flap_transitions > 0 && flap_window_secs == 0 {
+        if let (Some(transitions), Some(0)) = (flap_transitions, flap_window_secs)
+            && transitions > 0
+        {
             self.problem(
                 flap_window_span.unwrap_or(rule_span.clone()),
                 Some("flap_window_secs"),
@@ -534,17 +534,17 @@ impl<'a> Checker<'a> {
             metric: metric?,
             selector,
             aggregation: aggregation?,
-            window_secs,
+            window_secs: window_secs?,
             op: op?,
             warning,
             critical,
-            for_secs,
+            for_secs: for_secs?,
             recovery: recovery?,
-            clear_for_secs,
+            clear_for_secs: clear_for_secs?,
             summary,
             description,
-            flap_transitions: u32::try_from(flap_transitions).ok()?,
-            flap_window_secs,
+            flap_transitions: u32::try_from(flap_transitions?).ok()?,
+            flap_window_secs: flap_window_secs?,
             enabled,
             origin,
         }))
