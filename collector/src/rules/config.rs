@@ -30,7 +30,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::engine::Severity;
+use super::event::Severity;
 use super::metrics::Metric;
 use super::selector::Selector;
 use super::template::Template;

@@ -19,6 +19,7 @@ pub mod clock;
 pub mod config;
 pub mod defaults;
 pub mod engine;
+pub mod event;
 pub mod glob;
 pub mod metrics;
 pub mod parse;
@@ -29,6 +30,9 @@ pub mod series;
 mod state;
 
 pub mod template;
+
+#[cfg(test)]
+mod engine_tests;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Aggregation, Op, Origin, Problem, Rule, RuleSet, RulesError};

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use super::engine::CiFacts;
+use super::event::CiFacts;
 use super::glob::Glob;
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -36,7 +36,7 @@ impl Selector {
 
     /// The CI part: class, tags, services and name.
     pub fn matches_ci(&self, ci: &CiFacts) -> bool {
-        (self.classes.is_empty() || self.classes.iter().any(|class| *class == ci.class))
+        (self.classes.is_empty() || self.classes.contains(&ci.class))
             && self.tags.iter().all(|tag| ci.tags.contains(tag))
             && (self.services.is_empty()
                 || self

@@ -21,7 +21,7 @@
 use std::collections::VecDeque;
 
 use super::config::Rule;
-use super::engine::{Cause, EventKey, EventState, EventStatus, Severity, Transition};
+use super::event::{Cause, EventKey, EventState, EventStatus, Severity, Transition};
 use super::template::TemplateValues;
 
 /// The threshold machine under the outward state.
