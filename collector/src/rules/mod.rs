@@ -23,9 +23,11 @@ pub mod event;
 pub mod glob;
 pub mod metrics;
 pub mod parse;
+pub mod recurrence;
 
 pub mod selector;
 pub mod series;
+pub mod silence;
 
 mod state;
 
@@ -41,7 +43,9 @@ pub use engine::{
 };
 pub use glob::Glob;
 pub use metrics::{METRICS, Metric, MetricDef, MetricKind};
+pub use recurrence::Recurrence;
 
 pub use selector::Selector;
+pub use silence::{MaintenanceWindow, Silence, SilenceTarget, WindowTarget};
 #[cfg(test)]
 mod parse_tests;
