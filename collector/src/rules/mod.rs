@@ -30,6 +30,7 @@ pub mod series;
 pub mod silence;
 
 mod state;
+pub mod symptoms;
 
 pub mod template;
 
@@ -47,5 +48,6 @@ pub use recurrence::Recurrence;
 
 pub use selector::Selector;
 pub use silence::{MaintenanceWindow, Silence, SilenceTarget, WindowTarget};
+pub use symptoms::root_causes;
 #[cfg(test)]
 mod parse_tests;
