@@ -10,6 +10,7 @@ pub mod events;
 pub mod init;
 pub mod inventory;
 pub mod pki;
+pub mod rules;
 pub mod secrets;
 pub mod server;
 pub mod snmp;
