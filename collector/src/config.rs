@@ -29,6 +29,18 @@ pub struct Config {
     pub identification: crate::cmdb::identify::IdentifyConfig,
     #[serde(default)]
     pub snmp: crate::snmp::SnmpConfig,
+    #[serde(default)]
+    pub rules: RulesConfig,
+}
+
+/// `[rules]`: threshold rules laid over the shipped defaults.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesConfig {
+    /// A rules file (TOML, `[[rule]]` entries); a rule named like a default replaces it.
+    /// Re-read on SIGHUP and `steward-collector rules reload`.
+    #[serde(default)]
+    pub file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -99,6 +111,7 @@ impl Config {
             store: StoreConfig::default(),
             identification: Default::default(),
             snmp: Default::default(),
+            rules: Default::default(),
         }
     }
 

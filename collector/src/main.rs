@@ -182,6 +182,9 @@ async fn execute(command: Command) -> Result<()> {
             command: CiCommand::Import { file, connection },
         } => admin::import_structure(&connection, &file).await,
         Command::Snmp { command } => steward_collector::cli::snmp::run(command).await,
+        Command::Events { command } => steward_collector::cli::events::events(command).await,
+        Command::Silence { command } => steward_collector::cli::events::silence(command).await,
+        Command::Rules { command } => steward_collector::cli::events::rules(command).await,
         Command::Service {
             command:
                 ServiceCommand::Create {

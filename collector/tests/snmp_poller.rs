@@ -79,6 +79,7 @@ async fn a_silent_device_does_not_delay_the_others_and_polls_yield_rates() {
         IdentifyConfig::default(),
         changed,
         Arc::new(PollerState::default()),
+        None,
     ));
     tokio::time::sleep(Duration::from_secs(17)).await;
     task.abort();

@@ -2,6 +2,7 @@
 //! which reach a running collector through its admin API.
 
 pub mod admin;
+pub mod events;
 pub mod quickstart;
 pub mod snmp;
 
@@ -75,6 +76,21 @@ pub enum Command {
     Service {
         #[command(subcommand)]
         command: ServiceCommand,
+    },
+    /// Events raised by the threshold rules.
+    Events {
+        #[command(subcommand)]
+        command: events::EventsCommand,
+    },
+    /// Silences and recurring maintenance windows: events inside are recorded, not escalated.
+    Silence {
+        #[command(subcommand)]
+        command: events::SilenceCommand,
+    },
+    /// Threshold rules.
+    Rules {
+        #[command(subcommand)]
+        command: events::RulesCommand,
     },
     /// SNMP-polled routers and switches.
     Snmp {

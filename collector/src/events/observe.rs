@@ -1,23 +1,17 @@
 //! What the rules engine observes, from each source: an agent's metrics report, an SNMP
 //! device's poll, the time since a host last reported, warranty dates and installed software.
-//! Pure functions; the names are those of the rules' metric table (`rules::metrics`).
+//! Pure functions, one per source, producing the metrics of the rules' table (`rules::metrics`).
 
 use steward_shared::v1::Metrics;
 
-/// One value of one metric (and instance: a mount point, an interface, a package).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Observed {
-    pub metric: &'static str,
-    pub instance: String,
-    pub value: f64,
-}
+use crate::rules::{Metric, Sample};
 
-fn obs(metric: &'static str, instance: impl Into<String>, value: f64) -> Observed {
-    Observed {
-        metric,
-        instance: instance.into(),
-        value,
-    }
+/// The engine's sample type: one value of one metric and instance (a mount point, an
+/// interface, a package).
+pub type Observed = Sample;
+
+fn obs(metric: Metric, instance: impl Into<String>, value: f64) -> Observed {
+    Sample::new(metric, instance, value)
 }
 
 fn pct(part: u64, whole: u64) -> Option<f64> {
@@ -27,15 +21,19 @@ fn pct(part: u64, whole: u64) -> Option<f64> {
 /// An agent's metrics report: CPU, memory available, each filesystem's use.
 pub fn from_metrics(metrics: &Metrics) -> Vec<Observed> {
     let mut out = Vec::with_capacity(2 + metrics.filesystems.len());
-    out.push(obs("cpu.usage_pct", "", f64::from(metrics.cpu.total_pct)));
+    out.push(obs(
+        Metric::CpuUsagePct,
+        "",
+        f64::from(metrics.cpu.total_pct),
+    ));
     if let Some(available) = pct(metrics.memory.available, metrics.memory.total) {
-        out.push(obs("memory.available_pct", "", available));
+        out.push(obs(Metric::MemoryAvailablePct, "", available));
     }
     for fs in &metrics.filesystems {
         // Used as `df` computes it: of what an unprivileged user can use (used + available),
         // so the root-reserved blocks do not hide a full filesystem.
         if let Some(used) = pct(fs.used_bytes, fs.used_bytes + fs.available_bytes) {
-            out.push(obs("filesystem.used_pct", fs.mount.clone(), used));
+            out.push(obs(Metric::FilesystemUsedPct, fs.mount.clone(), used));
         }
     }
     out
@@ -44,16 +42,16 @@ pub fn from_metrics(metrics: &Metrics) -> Vec<Observed> {
 /// A device's poll sample as stored (see `snmp::poller::device_poll`): CPU, each storage's
 /// use, and per interface whether it is down while enabled, its utilisation and error rate.
 pub fn from_device_sample(sample: &serde_json::Value) -> Vec<Observed> {
-    let mut out = vec![obs("snmp.unreachable", "", 0.0)];
+    let mut out = vec![obs(Metric::SnmpUnreachable, "", 0.0)];
     if let Some(cpu) = sample["cpu_pct"].as_f64() {
-        out.push(obs("cpu.usage_pct", "", cpu));
+        out.push(obs(Metric::CpuUsagePct, "", cpu));
     }
     for s in sample["storage"].as_array().into_iter().flatten() {
         let kind = s["kind"].as_str().unwrap_or("");
         if let (Some(used), Some(descr)) = (s["used_pct"].as_f64(), s["descr"].as_str())
             && matches!(kind, "fixedDisk" | "networkDisk" | "flashMemory")
         {
-            out.push(obs("filesystem.used_pct", descr, used));
+            out.push(obs(Metric::FilesystemUsedPct, descr, used));
         }
     }
     for i in sample["interfaces"].as_array().into_iter().flatten() {
@@ -65,20 +63,24 @@ pub fn from_device_sample(sample: &serde_json::Value) -> Vec<Observed> {
         // `dormant` and `notPresent` ports are not failures; `down` (or its lower layer down)
         // with admin up is.
         let down = admin_up && matches!(oper, "down" | "lowerLayerDown");
-        out.push(obs("interface.down", name, if down { 1.0 } else { 0.0 }));
+        out.push(obs(
+            Metric::InterfaceDown,
+            name,
+            if down { 1.0 } else { 0.0 },
+        ));
         let util = [i["in_util_pct"].as_f64(), i["out_util_pct"].as_f64()]
             .into_iter()
             .flatten()
             .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
         if let Some(util) = util {
-            out.push(obs("interface.util_pct", name, util));
+            out.push(obs(Metric::InterfaceUtilPct, name, util));
         }
         let errors: Option<f64> = [i["in_errors_ps"].as_f64(), i["out_errors_ps"].as_f64()]
             .into_iter()
             .flatten()
             .fold(None, |s: Option<f64>, v| Some(s.unwrap_or(0.0) + v));
         if let Some(errors) = errors {
-            out.push(obs("interface.errors_per_sec", name, errors));
+            out.push(obs(Metric::InterfaceErrorsPerSec, name, errors));
         }
     }
     out
@@ -86,14 +88,14 @@ pub fn from_device_sample(sample: &serde_json::Value) -> Vec<Observed> {
 
 /// An SNMP device that did not answer.
 pub fn unreachable() -> Vec<Observed> {
-    vec![obs("snmp.unreachable", "", 1.0)]
+    vec![obs(Metric::SnmpUnreachable, "", 1.0)]
 }
 
 /// How many of its own reporting intervals a host has been silent.
 pub fn silence(now_ms: i64, last_report_ms: i64, interval_secs: u32) -> Observed {
     let interval_ms = f64::from(interval_secs.max(1)) * 1000.0;
     obs(
-        "agent.silent_intervals",
+        Metric::AgentSilentIntervals,
         "",
         ((now_ms - last_report_ms).max(0) as f64) / interval_ms,
     )
@@ -104,7 +106,7 @@ pub fn warranty(today: time::Date, warranty_end: &str) -> Option<Observed> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     let end = time::Date::parse(warranty_end.trim(), &format).ok()?;
     Some(obs(
-        "warranty.days_left",
+        Metric::WarrantyDaysLeft,
         "",
         f64::from((end - today).whole_days() as i32),
     ))
@@ -114,7 +116,7 @@ pub fn warranty(today: time::Date, warranty_end: &str) -> Option<Observed> {
 pub fn software<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<Observed> {
     names
         .into_iter()
-        .map(|name| obs("software.installed", name, 1.0))
+        .map(|name| obs(Metric::SoftwareInstalled, name, 1.0))
         .collect()
 }
 
@@ -147,8 +149,8 @@ mod tests {
             ..Default::default()
         };
         let seen = from_metrics(&metrics);
-        assert_eq!(seen[0], obs("cpu.usage_pct", "", 97.5));
-        assert_eq!(seen[1], obs("memory.available_pct", "", 4.0));
+        assert_eq!(seen[0], obs(Metric::CpuUsagePct, "", 97.5));
+        assert_eq!(seen[1], obs(Metric::MemoryAvailablePct, "", 4.0));
         assert_eq!(seen[2].instance, "/var");
         assert!((seen[2].value - 94.736).abs() < 0.01, "{}", seen[2].value);
     }
@@ -165,21 +167,25 @@ mod tests {
             ],
         });
         let seen = from_device_sample(&sample);
-        let find = |metric: &str, instance: &str| {
+        let find = |metric: Metric, instance: &str| {
             seen.iter()
                 .find(|o| o.metric == metric && o.instance == instance)
                 .map(|o| o.value)
         };
-        assert_eq!(find("snmp.unreachable", ""), Some(0.0));
-        assert_eq!(find("interface.down", "Gi1/0/1"), Some(1.0));
+        assert_eq!(find(Metric::SnmpUnreachable, ""), Some(0.0));
+        assert_eq!(find(Metric::InterfaceDown, "Gi1/0/1"), Some(1.0));
         assert_eq!(
-            find("interface.down", "Gi1/0/2"),
+            find(Metric::InterfaceDown, "Gi1/0/2"),
             Some(0.0),
             "shut down by an admin"
         );
-        assert_eq!(find("interface.util_pct", "Gi1/0/3"), Some(91.0));
-        assert_eq!(find("interface.errors_per_sec", "Gi1/0/3"), Some(2.0));
-        assert_eq!(find("interface.util_pct", "Gi1/0/1"), None, "no rate yet");
+        assert_eq!(find(Metric::InterfaceUtilPct, "Gi1/0/3"), Some(91.0));
+        assert_eq!(find(Metric::InterfaceErrorsPerSec, "Gi1/0/3"), Some(2.0));
+        assert_eq!(
+            find(Metric::InterfaceUtilPct, "Gi1/0/1"),
+            None,
+            "no rate yet"
+        );
     }
 
     #[test]
@@ -191,7 +197,7 @@ mod tests {
         assert!(warranty(today, "soon").is_none());
         assert_eq!(
             software(["telnetd"])[0],
-            obs("software.installed", "telnetd", 1.0)
+            obs(Metric::SoftwareInstalled, "telnetd", 1.0)
         );
     }
 }

@@ -448,6 +448,21 @@ impl Engine {
         out
     }
 
+    /// Drops an event's state without a transition: an admin resolved it by hand, so the
+    /// next bad value opens a new event. The instance's series (for windows) is kept.
+    pub fn forget_key(&mut self, key: &EventKey) {
+        let Some(state) = self.cis.get_mut(&key.ci_id) else {
+            return;
+        };
+        let Some(instance_state) = state.instances.get_mut(&key.instance) else {
+            return;
+        };
+        let index = &self.index;
+        instance_state
+            .keys
+            .retain(|k| index.rule(k.slot).name != key.rule);
+    }
+
     /// Time-based work, to be called every few seconds: hold-downs and clear delays that
     /// elapsed, flapping that ended; also drops state nothing needs any more (series of
     /// instances that stopped reporting, keys idle past their flap window).

@@ -53,6 +53,23 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
             post(super::snmp_admin::remove_target),
         )
         .route("/snmp/poll", post(super::snmp_admin::poll))
+        .route("/events", get(super::events_admin::list_events))
+        .route("/events/{id}", get(super::events_admin::show_event))
+        .route("/events/{id}/ack", post(super::events_admin::ack_event))
+        .route(
+            "/events/{id}/resolve",
+            post(super::events_admin::resolve_event),
+        )
+        .route(
+            "/silences",
+            get(super::events_admin::list_silences).post(super::events_admin::add_silence),
+        )
+        .route(
+            "/silences/{id}/remove",
+            post(super::events_admin::remove_silence),
+        )
+        .route("/rules", get(super::events_admin::list_rules))
+        .route("/rules/reload", post(super::events_admin::reload_rules))
         .route("/snmp/discover", post(super::snmp_admin::discover))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

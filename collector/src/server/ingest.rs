@@ -74,6 +74,8 @@ pub async fn report(
         )));
     }
     let seq = envelope.seq();
+    // What the rules engine will observe, taken before the payload moves into the store.
+    let observed = observed(&envelope);
     let record = record(envelope).map_err(ApiError::BadRequest)?;
     let outcome = state
         .store
@@ -87,8 +89,20 @@ pub async fn report(
         })?;
     let (status, send_full_inventory) = match outcome {
         IngestOutcome::Stored {
-            inventory_wanted, ..
-        } => ("stored", inventory_wanted),
+            inventory_wanted,
+            ci_id,
+        } => {
+            if let Some(events) = state.events.get() {
+                match observed {
+                    Observed::Metrics(samples, interval) => {
+                        events.metrics(ci_id, samples, interval);
+                    }
+                    Observed::Software(names) => events.software(ci_id, names),
+                    Observed::Nothing => {}
+                }
+            }
+            ("stored", inventory_wanted)
+        }
         IngestOutcome::Duplicate => ("duplicate", false),
     };
     Ok(Json(Ack {
@@ -106,6 +120,33 @@ pub async fn protocol_header(mut response: axum::response::Response) -> axum::re
         HeaderValue::from(steward_shared::PROTOCOL_VERSION_MAX),
     );
     response
+}
+
+enum Observed {
+    Metrics(Vec<crate::rules::Sample>, u32),
+    Software(Vec<String>),
+    Nothing,
+}
+
+fn observed(envelope: &Envelope) -> Observed {
+    match envelope {
+        Envelope::V1(v1::Envelope {
+            payload: v1::Payload::Metrics(report),
+            ..
+        }) => Observed::Metrics(
+            crate::events::observe::from_metrics(&report.metrics),
+            report.metrics.interval_secs,
+        ),
+        Envelope::V1(v1::Envelope {
+            payload: v1::Payload::Inventory(report),
+            ..
+        }) => match &report.content {
+            Some(inventory) => {
+                Observed::Software(inventory.software.iter().map(|p| p.name.clone()).collect())
+            }
+            None => Observed::Nothing,
+        },
+    }
 }
 
 /// Turns a decoded envelope into what the store keeps: identity for the CI, the payload

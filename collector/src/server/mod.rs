@@ -10,6 +10,7 @@
 mod admin;
 mod enroll;
 mod error;
+pub mod events_admin;
 mod ingest;
 pub mod snmp_admin;
 mod tls;
@@ -50,6 +51,8 @@ pub struct AppState {
     pub snmp_changed: Arc<tokio::sync::Notify>,
     /// The poller's previous samples (rates for `snmp poll` of a known target too).
     pub snmp_state: Arc<crate::snmp::poller::PollerState>,
+    /// The rules engine and event recorder, started by `serve`.
+    pub events: std::sync::OnceLock<Arc<crate::events::EventService>>,
 }
 
 /// How often history older than the retention is pruned.
@@ -90,6 +93,7 @@ pub fn load(data_dir: &Path, config: Config) -> Result<Loaded> {
         secrets: Arc::new(secrets),
         snmp_changed: Arc::new(tokio::sync::Notify::new()),
         snmp_state: Arc::default(),
+        events: std::sync::OnceLock::new(),
     });
     Ok(Loaded {
         state,
@@ -154,6 +158,17 @@ pub async fn serve(
 ) -> Result<()> {
     let state = loaded.state.clone();
     sync_config_targets(&state).await?;
+    let rules_file = state.config.rules.file.clone();
+    let rules = crate::events::load_rules(rules_file.as_deref())?;
+    let (events, engine_task) = crate::events::EventService::start(
+        state.store.clone(),
+        rules,
+        rules_file,
+        Arc::new(crate::rules::SystemClock),
+    )
+    .await?;
+    let _ = state.events.set(events.clone());
+    let reloader = tokio::spawn(reload_on_sighup(events.clone()));
     let poller = tokio::spawn(crate::snmp::poller::run(
         state.store.clone(),
         state.secrets.clone(),
@@ -161,6 +176,7 @@ pub async fn serve(
         state.config.identification.clone(),
         state.snmp_changed.clone(),
         state.snmp_state.clone(),
+        Some(events),
     ));
     let prune_state = state.clone();
     let pruner = tokio::spawn(async move {
@@ -223,6 +239,11 @@ pub async fn serve(
     pruner.abort();
     indexer.abort();
     poller.abort();
+    reloader.abort();
+    if let Some(events) = state.events.get() {
+        events.flush().await;
+    }
+    engine_task.abort();
     let store = state.store.clone();
     tokio::task::spawn_blocking(move || store.close())
         .await
@@ -279,4 +300,26 @@ async fn sync_config_targets(state: &AppState) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Re-reads the rules file on SIGHUP; a file with errors is refused and the running rules stay.
+async fn reload_on_sighup(events: Arc<crate::events::EventService>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hangup.recv().await.is_some() {
+            match events.reload_file().await {
+                Ok(count) => tracing::info!(rules = count, "rules reloaded (SIGHUP)"),
+                Err(error) => tracing::error!(%error, "rules not reloaded; the running rules stay"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = events;
+        std::future::pending::<()>().await;
+    }
 }

@@ -216,6 +216,7 @@ pub async fn poll(
                 &state.config.identification,
                 &state.snmp_state,
                 target,
+                state.events.get().map(|e| e.as_ref()),
             )
             .await
             .map_err(snmp_error)?;

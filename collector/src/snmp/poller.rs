@@ -318,6 +318,7 @@ pub async fn poll_and_store(
     identification: &crate::cmdb::identify::IdentifyConfig,
     state: &PollerState,
     target: &SnmpTargetRow,
+    events: Option<&crate::events::EventService>,
 ) -> Result<(i64, Polled), SnmpError> {
     let result = async {
         let credentials = credentials_of(secrets, target).map_err(|e| SnmpError::Config {
@@ -333,12 +334,16 @@ pub async fn poll_and_store(
             let previous = state.take(target.id);
             let (poll, sample) = device_poll(&polled, previous.as_ref());
             state.put(target.id, sample);
+            let metrics = poll.metrics.clone();
             let ci = store
                 .record_device_poll(target.id, poll, identification.clone())
                 .await
                 .map_err(|e| SnmpError::Io {
                     detail: format!("storing the poll failed: {e}"),
                 })?;
+            if let Some(events) = events {
+                events.device(ci, &metrics);
+            }
             if target.status != "ok" {
                 tracing::info!(target = %format!("{}:{}", target.host, target.port), ci, "SNMP target answers");
             }
@@ -346,6 +351,9 @@ pub async fn poll_and_store(
         }
         Err(error) => {
             let status = status_of(&error);
+            if let (Some(events), Some(ci), "unreachable") = (events, target.ci_id, status) {
+                events.unreachable(ci);
+            }
             match store
                 .set_snmp_status(target.id, status.into(), error.to_string(), at)
                 .await
@@ -389,6 +397,7 @@ pub async fn run(
     identification: crate::cmdb::identify::IdentifyConfig,
     changed: Arc<tokio::sync::Notify>,
     state: Arc<PollerState>,
+    events: Option<Arc<crate::events::EventService>>,
 ) {
     let slots = Arc::new(tokio::sync::Semaphore::new(config.max_in_flight));
     let config = Arc::new(config);
@@ -427,13 +436,14 @@ pub async fn run(
             if let Ok(mut set) = in_flight.lock() {
                 set.insert(target.id);
             }
-            let (store, secrets, config, identification, state, in_flight) = (
+            let (store, secrets, config, identification, state, in_flight, events) = (
                 store.clone(),
                 secrets.clone(),
                 config.clone(),
                 identification.clone(),
                 state.clone(),
                 in_flight.clone(),
+                events.clone(),
             );
             tokio::spawn(async move {
                 // Released on every exit, a panic included, so the target is polled again.
@@ -442,8 +452,16 @@ pub async fn run(
                     id: target.id,
                     _permit: permit,
                 };
-                let _ = poll_and_store(&store, &secrets, &config, &identification, &state, &target)
-                    .await;
+                let _ = poll_and_store(
+                    &store,
+                    &secrets,
+                    &config,
+                    &identification,
+                    &state,
+                    &target,
+                    events.as_deref(),
+                )
+                .await;
             });
         }
         let next_due = due.values().min().copied();
