@@ -34,7 +34,6 @@ enum Input {
         ci_id: i64,
         samples: Vec<Sample>,
         interval_secs: u32,
-        at_ms: i64,
     },
     Device {
         ci_id: i64,
@@ -51,6 +50,7 @@ enum Input {
     Refresh,
     Reload(RuleSet, oneshot::Sender<usize>),
     Flush(oneshot::Sender<()>),
+    Tick(oneshot::Sender<()>),
 }
 
 /// The handle the rest of the collector holds.
@@ -132,7 +132,6 @@ impl EventService {
             ci_id,
             samples,
             interval_secs,
-            at_ms: crate::now_ms(),
         });
     }
 
@@ -195,6 +194,14 @@ impl EventService {
     pub async fn flush(&self) {
         let (done, wait) = oneshot::channel();
         if self.tx.send(Input::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    /// Runs the timer's work now and waits for it (tests drive time with a manual clock).
+    pub async fn tick_now(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Input::Tick(done)).await.is_ok() {
             let _ = wait.await;
         }
     }
@@ -345,8 +352,9 @@ impl Worker {
                 ci_id,
                 samples,
                 interval_secs,
-                at_ms,
             } => {
+                // The engine's clock, not the sender's: arrival order is evaluation order.
+                let at_ms = self.clock.now_ms();
                 self.last_report.insert(ci_id, (at_ms, interval_secs));
                 let facts = self.ensure_facts(ci_id).await;
                 let mut samples = samples;
@@ -403,6 +411,11 @@ impl Worker {
                 out
             }
             Input::Flush(done) => {
+                let _ = done.send(());
+                Vec::new()
+            }
+            Input::Tick(done) => {
+                self.tick().await;
                 let _ = done.send(());
                 Vec::new()
             }

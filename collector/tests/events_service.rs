@@ -1,0 +1,259 @@
+//! The event service against a real SQLite store, driven by a manual clock: events recorded
+//! with their transitions, silences holding back escalation until they end, symptoms of a
+//! root cause, and open events surviving a restart without a duplicate.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use steward_collector::events::EventService;
+use steward_collector::rules::{ManualClock, Metric, RuleSet, Sample};
+use steward_collector::store::{
+    DevicePoll, EventFilter, EventRow, NewAgent, NewSnmpTarget, ReportContent, ReportRecord,
+    SilenceRow, Store,
+};
+use steward_shared::v1::HostIdentity;
+
+async fn store_with_cis(dir: &std::path::Path) -> (Store, i64, i64) {
+    let store = Store::open(&dir.join("test.db"), 64, 4096).unwrap();
+    // web1: a server, from an enrolled agent's report.
+    let hash = steward_collector::sha256_hex(b"token");
+    store
+        .create_enroll_token(hash.clone(), i64::MAX, 1)
+        .await
+        .unwrap();
+    store
+        .enroll_agent(
+            hash,
+            NewAgent {
+                id: "a1".into(),
+                hostname: "web1".into(),
+                machine_id: "m1".into(),
+            },
+            |_| Ok(("CERT".into(), "01".into())),
+        )
+        .await
+        .unwrap();
+    let report = steward_shared::v1::MetricsReport {
+        host: HostIdentity {
+            hostname: "web1".into(),
+            machine_id: "m1".into(),
+            ..Default::default()
+        },
+        metrics: steward_shared::v1::Metrics {
+            collected_at_ms: 1_000,
+            ..Default::default()
+        },
+    };
+    store
+        .ingest(ReportRecord {
+            agent_id: "a1".into(),
+            seq: 1,
+            version: 1,
+            collected_at: 1_000,
+            host: report.host.clone(),
+            content: ReportContent::Metrics(postcard::to_stdvec(&report).unwrap()),
+        })
+        .await
+        .unwrap();
+    // sw1: a network device, from an SNMP poll.
+    let target = store
+        .add_snmp_target(
+            NewSnmpTarget {
+                host: "10.0.0.1".into(),
+                port: 161,
+                version: "v2c".into(),
+                user: String::new(),
+                sealed: vec![0],
+                interval_secs: 60,
+                origin: "admin".into(),
+            },
+            false,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let sw1 = store
+        .record_device_poll(
+            target,
+            DevicePoll {
+                at: 1_000,
+                sys_name: "sw1".into(),
+                ..Default::default()
+            },
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let web1 = store
+        .find_ci("web1".into())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+        .ci
+        .id;
+    (store, web1, sw1)
+}
+
+fn fs(value: f64) -> Vec<Sample> {
+    vec![Sample::new(Metric::FilesystemUsedPct, "/var", value)]
+}
+
+async fn events(store: &Store) -> Vec<EventRow> {
+    store.list_events(EventFilter::default()).await.unwrap()
+}
+
+#[tokio::test]
+async fn events_are_recorded_escalated_after_a_silence_and_restored_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, web1, _) = store_with_cis(dir.path()).await;
+    let t0 = steward_collector::now_ms();
+    let clock = Arc::new(ManualClock::new(t0));
+    let (service, task) =
+        EventService::start(store.clone(), RuleSet::with_defaults(), None, clock.clone())
+            .await
+            .unwrap();
+
+    // A silence on web1 for an hour: the event is recorded but not escalated.
+    store
+        .add_silence(SilenceRow {
+            id: 0,
+            kind: "silence".into(),
+            matcher: serde_json::json!({ "ci": "web1" }),
+            starts_at: Some(t0),
+            ends_at: Some(t0 + 3_600_000),
+            recurrence: String::new(),
+            reason: "disk migration".into(),
+            created_by: "admin".into(),
+            created_at: t0,
+            removed_at: None,
+        })
+        .await
+        .unwrap();
+    service.silences_changed().await;
+    service.metrics(web1, fs(91.0), 60);
+    service.flush().await;
+    let open = events(&store).await;
+    assert_eq!(open.len(), 1, "{open:?}");
+    let event = &open[0];
+    assert_eq!(
+        (
+            event.rule.as_str(),
+            event.state.as_str(),
+            event.severity.as_str()
+        ),
+        ("filesystem-full", "firing", "warning")
+    );
+    assert_eq!(
+        event.silenced_by.as_deref(),
+        Some("silenced: disk migration")
+    );
+    assert_eq!(event.escalated_at, None);
+
+    // Worse within the same event: critical, still one event.
+    clock.advance_secs(60);
+    service.metrics(web1, fs(96.0), 60);
+    service.flush().await;
+    let open = events(&store).await;
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].severity, "critical");
+
+    // The silence ends with the event still firing: it escalates then.
+    clock.advance_secs(3_600);
+    service.metrics(web1, fs(96.0), 60);
+    service.tick_now().await;
+    let event = &events(&store).await[0];
+    assert!(event.escalated_at.is_some(), "{event:?}");
+    assert_eq!(event.silenced_by, None);
+
+    // A restart: the open event is restored, and the same problem is not a second event.
+    service.flush().await;
+    task.abort();
+    let (service, task) =
+        EventService::start(store.clone(), RuleSet::with_defaults(), None, clock.clone())
+            .await
+            .unwrap();
+    clock.advance_secs(60);
+    service.metrics(web1, fs(97.0), 60);
+    service.flush().await;
+    let all = events(&store).await;
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(all[0].state, "firing");
+
+    // 89 %: below warning, so back to warning severity, but above the recovery line (88 %), so
+    // still firing (hysteresis); 70 % resolves it.
+    clock.advance_secs(60);
+    service.metrics(web1, fs(89.0), 60);
+    service.flush().await;
+    assert_eq!(
+        events(&store).await[0].state,
+        "firing",
+        "between recovery and threshold"
+    );
+    clock.advance_secs(60);
+    service.metrics(web1, fs(70.0), 60);
+    service.flush().await;
+    let event = &events(&store).await[0];
+    assert_eq!(event.state, "resolved");
+    let (_, transitions) = store.event(event.id).await.unwrap().unwrap();
+    let path: Vec<String> = transitions
+        .iter()
+        .map(|t| format!("{}:{}", t.to_state, t.severity))
+        .collect();
+    assert_eq!(
+        path,
+        vec![
+            "firing:warning",
+            "firing:critical",
+            "firing:warning",
+            "resolved:warning"
+        ],
+        "{transitions:?}"
+    );
+    task.abort();
+    store.close();
+}
+
+#[tokio::test]
+async fn a_host_behind_an_unreachable_switch_is_a_symptom_not_a_second_escalation() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, web1, sw1) = store_with_cis(dir.path()).await;
+    store
+        .relate("web1".into(), "connected_to".into(), "sw1".into())
+        .await
+        .unwrap();
+    let t0 = steward_collector::now_ms();
+    let clock = Arc::new(ManualClock::new(t0));
+    let (service, task) =
+        EventService::start(store.clone(), RuleSet::with_defaults(), None, clock.clone())
+            .await
+            .unwrap();
+    // web1 reports, then both go quiet: the switch stops answering SNMP.
+    service.metrics(web1, Vec::new(), 60);
+    service.flush().await;
+    clock.advance_secs(60);
+    service.unreachable(sw1);
+    service.flush().await;
+    clock.advance_secs(200);
+    service.tick_now().await;
+    let all = events(&store).await;
+    let switch = all.iter().find(|e| e.rule == "snmp-unreachable").unwrap();
+    let host = all.iter().find(|e| e.rule == "agent-silent").unwrap();
+    assert!(
+        switch.escalated_at.is_some() && switch.symptom_of.is_none(),
+        "{switch:?}"
+    );
+    assert_eq!(host.symptom_of, Some(switch.id), "{host:?}");
+    assert_eq!(host.silenced_by.as_deref(), Some("symptom of sw1"));
+    assert_eq!(host.escalated_at, None);
+    // The switch answers again, web1 still silent: now its own problem, escalated.
+    service.device(sw1, &serde_json::json!({}));
+    service.flush().await;
+    clock.advance_secs(5);
+    service.tick_now().await;
+    let all = events(&store).await;
+    let host = all.iter().find(|e| e.rule == "agent-silent").unwrap();
+    assert!(host.escalated_at.is_some(), "{host:?}");
+    task.abort();
+    store.close();
+}
