@@ -88,6 +88,17 @@ pub enum SilenceCommand {
     },
 }
 
+/// `--every "sunday 02:00-04:00"` reads as "every sunday 02:00-04:00"; "daily ..." and
+/// "every ..." are taken as written.
+fn recurrence_text(every: &str) -> String {
+    let lower = every.trim().to_ascii_lowercase();
+    if lower.starts_with("daily") || lower.starts_with("every") {
+        every.trim().to_string()
+    } else {
+        format!("every {}", every.trim())
+    }
+}
+
 fn render_event_line(e: &EventRow) -> String {
     format!(
         "{:<6} {:<9} {:<8} {:<22} {:<24} {:<16} {}{}",
@@ -243,7 +254,7 @@ pub async fn silence(command: SilenceCommand) -> Result<()> {
                     &json!({
                         "ci": ci, "service": service, "selector": selector,
                         "duration_secs": duration.map(|d| std::time::Duration::from(d).as_secs()),
-                        "recurrence": every, "reason": reason,
+                        "recurrence": every.map(|e| recurrence_text(&e)), "reason": reason,
                     }),
                 )
                 .await?;
@@ -387,5 +398,23 @@ pub async fn rules(command: RulesCommand) -> Result<()> {
             steward_agent::outln!("rules reloaded: {} rules", answer["rules"]);
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reads_naturally() {
+        assert_eq!(
+            recurrence_text("sunday 02:00-04:00"),
+            "every sunday 02:00-04:00"
+        );
+        assert_eq!(recurrence_text("daily 01:00-01:30"), "daily 01:00-01:30");
+        assert_eq!(
+            recurrence_text("every month on day 1 03:00-05:00"),
+            "every month on day 1 03:00-05:00"
+        );
     }
 }
