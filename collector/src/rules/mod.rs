@@ -15,6 +15,7 @@
 //! - [`clock`] — time, which tests drive by hand.
 //! - [`bench`] — a micro-benchmark of [`Engine::observe`] for `steward-bench`.
 
+pub mod bench;
 pub mod clock;
 pub mod config;
 pub mod defaults;
