@@ -223,3 +223,14 @@ warning = 90
         }
     );
 }
+
+#[test]
+fn restoring_absurd_times_does_not_overflow() {
+    let mut h = harness(CPU_HOLD);
+    h.cpu(99.0);
+    let mut open = saved(&h.engine);
+    open[0].1.since_ms = i64::MIN;
+    let mut after = harness(CPU_HOLD);
+    after.engine.restore(open);
+    assert_eq!(moves(&after.engine.tick()), [(Some(Pending), Firing)]);
+}
