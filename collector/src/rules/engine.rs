@@ -2,7 +2,7 @@
 //!
 //! The engine keeps, per CI, which rules' selectors match it (rebuilt only when the CI's
 //! class, tags, services or name change, or the rules are replaced), and per (rule, CI,
-//! instance) the state of its one event ([`super::state`]). Keys whose values are all good
+//! instance) the state of its one event (`state.rs`). Keys whose values are all good
 //! hold no state at all, so memory follows the number of problems, not of CIs × rules.
 //!
 //! The collector calls [`Engine::observe`] (or [`Engine::observe_complete`]) with each report's
@@ -596,7 +596,9 @@ impl Engine {
     /// Puts back the open events saved before a restart; call it before the first observe.
     /// Events of rules that no longer exist (or are disabled) are resolved instead
     /// ([`Cause::RuleGone`], summary written without the rule's template); those in state
-    /// `Resolved` are ignored. See [`KeyState::restore`] for what is not carried over.
+    /// `Resolved` are ignored. A hold-down keeps its start; a clear in progress and the flap
+    /// history are not saved, so a clear starts over and a restored Flapping event must be stable
+    /// for a whole flap window from the restore.
     pub fn restore(&mut self, open: Vec<(EventKey, EventStatus)>) -> Vec<Transition> {
         let now_ms = self.clock.now_ms();
         let mut out = Vec::new();

@@ -7,14 +7,15 @@
 //!   `defaults.toml` holds the shipped rules ([`RuleSet::with_defaults`]).
 //! - [`selector`], [`glob`], [`template`] — what rules are made of.
 //! - [`engine`] — the streaming evaluation: per (rule, CI, instance) one event with hold-down,
-//!   hysteresis, `clear_for`, severity changes and flap damping ([`state`]); windows and rates
+//!   hysteresis, `clear_for`, severity changes and flap damping (`state.rs`); windows and rates
 //!   ([`series`]).
 //! - [`silence`] + [`recurrence`] — silences and maintenance windows: whether an event is
 //!   escalated now.
 //! - [`symptoms`] — which down CIs are only symptoms of another one upstream.
 //! - [`clock`] — time, which tests drive by hand.
-//! - [`bench`] — a micro-benchmark of [`Engine::observe`] for `steward-bench`.
+//! - [`mod@bench`] — a micro-benchmark of [`Engine::observe`] for `steward-bench`.
 
+pub mod bench;
 pub mod clock;
 pub mod config;
 pub mod defaults;

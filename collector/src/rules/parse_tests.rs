@@ -472,3 +472,28 @@ fn load_with_defaults_reads_a_real_file() {
         path.display().to_string()
     );
 }
+
+#[test]
+fn problems_without_a_field_line_point_at_the_rule() {
+    let all = errors("# rules\n\n[[rule]]\nname = \"x\"\ndescription = \"d\"\n");
+    assert!(
+        all.iter()
+            .all(|e| e.starts_with("rules.toml line 3: rule \"x\": ")),
+        "{all:#?}"
+    );
+}
+
+#[test]
+fn the_documented_example_in_config_rs_parses() {
+    let source = include_str!("config.rs");
+    let example: String = source
+        .lines()
+        .skip_while(|line| !line.starts_with("//! ```toml"))
+        .skip(1)
+        .take_while(|line| !line.starts_with("//! ```"))
+        .map(|line| format!("{}\n", line.trim_start_matches("//!").trim_start()))
+        .collect();
+    assert!(example.contains("[[rule]]"), "{example}");
+    let set = RuleSet::parse(&example, "config.rs").unwrap();
+    assert_eq!(set.rules()[0].name, "fs-full-prod");
+}

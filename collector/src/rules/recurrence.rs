@@ -181,7 +181,7 @@ impl Recurrence {
 
     /// Days since the epoch, in local time, of `at_ms`.
     fn local_day(&self, at_ms: i64) -> i64 {
-        (at_ms + self.offset_ms()).div_euclid(DAY_MS)
+        at_ms.saturating_add(self.offset_ms()).div_euclid(DAY_MS)
     }
 
     /// The window that starts on local day `day` (days since the epoch), if one does.

@@ -138,7 +138,7 @@ impl KeyState {
                         since_ms,
                         severity: now_severity,
                     };
-                    if cx.now_ms - since_ms >= secs_to_ms(rule.for_secs) {
+                    if cx.now_ms.saturating_sub(since_ms) >= secs_to_ms(rule.for_secs) {
                         self.fire(cx, now_severity, Cause::Value, out);
                     }
                 }
@@ -157,7 +157,7 @@ impl KeyState {
             } => {
                 if rule.recovered(value) {
                     let since = clearing_since_ms.unwrap_or(cx.now_ms);
-                    if cx.now_ms - since >= secs_to_ms(rule.clear_for_secs) {
+                    if cx.now_ms.saturating_sub(since) >= secs_to_ms(rule.clear_for_secs) {
                         self.close(cx, Cause::Value, out);
                     } else {
                         self.phase = Phase::Firing {
@@ -204,7 +204,7 @@ impl KeyState {
         self.end_flapping_if_stable(cx, out);
         match self.phase {
             Phase::Pending { since_ms, severity }
-                if cx.now_ms - since_ms >= secs_to_ms(cx.rule.for_secs) =>
+                if cx.now_ms.saturating_sub(since_ms) >= secs_to_ms(cx.rule.for_secs) =>
             {
                 // No good value arrived since the hold-down started: it has been bad throughout.
                 self.fire(cx, severity, Cause::HoldDownElapsed, out);
@@ -212,7 +212,7 @@ impl KeyState {
             Phase::Firing {
                 clearing_since_ms: Some(since),
                 ..
-            } if cx.now_ms - since >= secs_to_ms(cx.rule.clear_for_secs) => {
+            } if cx.now_ms.saturating_sub(since) >= secs_to_ms(cx.rule.clear_for_secs) => {
                 self.close(cx, Cause::ClearElapsed, out);
             }
             _ => {}
@@ -240,7 +240,7 @@ impl KeyState {
             && self
                 .flap_log
                 .back()
-                .is_none_or(|&at| at <= now_ms - secs_to_ms(rule.flap_window_secs))
+                .is_none_or(|&at| at <= now_ms.saturating_sub(secs_to_ms(rule.flap_window_secs)))
     }
 
     fn fire(&mut self, cx: &Ctx<'_>, severity: Severity, cause: Cause, out: &mut Vec<Transition>) {
@@ -290,7 +290,9 @@ impl KeyState {
             return;
         }
         self.flap_log.push_back(cx.now_ms);
-        let cutoff = cx.now_ms - secs_to_ms(cx.rule.flap_window_secs);
+        let cutoff = cx
+            .now_ms
+            .saturating_sub(secs_to_ms(cx.rule.flap_window_secs));
         while self.flap_log.front().is_some_and(|&at| at <= cutoff)
             || self.flap_log.len() > limit + 1
         {
@@ -299,7 +301,8 @@ impl KeyState {
     }
 
     fn end_flapping_if_stable(&mut self, cx: &Ctx<'_>, out: &mut Vec<Transition>) {
-        if !self.flapping || cx.now_ms - self.last_change_ms < secs_to_ms(cx.rule.flap_window_secs)
+        if !self.flapping
+            || cx.now_ms.saturating_sub(self.last_change_ms) < secs_to_ms(cx.rule.flap_window_secs)
         {
             return;
         }

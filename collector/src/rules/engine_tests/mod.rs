@@ -1,22 +1,26 @@
 //! Engine semantics, one behaviour per test, time driven by a [`ManualClock`] (no sleeping).
+//! Flapping and the event lifecycle (reload, instances and CIs going away, restart) have
+//! their own files.
+
+mod flapping;
+mod lifecycle;
 
 use std::sync::Arc;
 
 use super::{
-    Cause, CiFacts, Engine, EventKey, EventState, ManualClock, Metric, RuleSet, Sample, Severity,
-    Transition,
+    Cause, CiFacts, Engine, EventState, ManualClock, Metric, RuleSet, Sample, Severity, Transition,
 };
 
-const T0: i64 = 1_700_000_000_000;
+pub(super) const T0: i64 = 1_700_000_000_000;
 
-struct Harness {
-    engine: Engine,
-    clock: Arc<ManualClock>,
-    ci: CiFacts,
+pub(super) struct Harness {
+    pub engine: Engine,
+    pub clock: Arc<ManualClock>,
+    pub ci: CiFacts,
 }
 
 /// An engine over the rules in `toml` (no defaults), at T0, with one server CI "web-1".
-fn harness(toml: &str) -> Harness {
+pub(super) fn harness(toml: &str) -> Harness {
     let clock = Arc::new(ManualClock::new(T0));
     let rules = RuleSet::parse(toml, "test.toml").unwrap();
     Harness {
@@ -33,22 +37,22 @@ fn harness(toml: &str) -> Harness {
 }
 
 impl Harness {
-    fn at(&mut self, secs: i64) -> &mut Harness {
+    pub fn at(&mut self, secs: i64) -> &mut Harness {
         self.clock.set_ms(T0 + secs * 1000);
         self
     }
 
-    fn fs(&mut self, mount: &str, value: f64) -> Vec<Transition> {
+    pub fn fs(&mut self, mount: &str, value: f64) -> Vec<Transition> {
         let sample = Sample::new(Metric::FilesystemUsedPct, mount, value);
         self.engine.observe(&self.ci, &[sample])
     }
 
-    fn cpu(&mut self, value: f64) -> Vec<Transition> {
+    pub fn cpu(&mut self, value: f64) -> Vec<Transition> {
         let sample = Sample::new(Metric::CpuUsagePct, "", value);
         self.engine.observe(&self.ci, &[sample])
     }
 
-    fn open_states(&self) -> Vec<(String, EventState, Severity)> {
+    pub fn open_states(&self) -> Vec<(String, EventState, Severity)> {
         let mut open: Vec<_> = self
             .engine
             .open()
@@ -60,13 +64,13 @@ impl Harness {
 }
 
 /// The (from, to) of each transition.
-fn moves(transitions: &[Transition]) -> Vec<(Option<EventState>, EventState)> {
+pub(super) fn moves(transitions: &[Transition]) -> Vec<(Option<EventState>, EventState)> {
     transitions.iter().map(|t| (t.from, t.to)).collect()
 }
 
-use EventState::{Firing, Flapping, Pending, Resolved};
+use EventState::{Firing, Pending, Resolved};
 
-const FS: &str = r#"
+pub(super) const FS: &str = r#"
 [[rule]]
 name = "fs"
 metric = "filesystem.used_pct"
@@ -77,7 +81,7 @@ recovery = 85
 summary = "{instance} on {ci} at {value}% ({severity} >= {threshold})"
 "#;
 
-const CPU_HOLD: &str = r#"
+pub(super) const CPU_HOLD: &str = r#"
 [[rule]]
 name = "cpu"
 metric = "cpu.usage_pct"
@@ -327,132 +331,6 @@ fn a_value_back_past_recovery_restarts_the_clear_delay() {
     assert_eq!(resolved[0].cause, Cause::ClearElapsed);
 }
 
-// --- flapping -----------------------------------------------------------------------------
-
-const FLAPPY: &str = r#"
-[[rule]]
-name = "link"
-metric = "interface.down"
-op = ">="
-warning = 1
-flap_transitions = 3
-flap_window_secs = 600
-"#;
-
-fn link(h: &mut Harness, secs: i64, down: bool) -> Vec<Transition> {
-    h.at(secs);
-    let sample = Sample::new(Metric::InterfaceDown, "eth0", if down { 1.0 } else { 0.0 });
-    h.engine.observe(&h.ci, &[sample])
-}
-
-/// Bounces the link at `start`, `start + 10`, ... `count` times (down, up, down, ...).
-fn bounce(h: &mut Harness, start: i64, count: usize) -> Vec<Transition> {
-    (0..count)
-        .flat_map(|i| link(h, start + 10 * i as i64, i % 2 == 0))
-        .collect()
-}
-
-#[test]
-fn too_many_transitions_within_the_window_become_one_flapping_state() {
-    let mut h = harness(FLAPPY);
-    let all = bounce(&mut h, 0, 12);
-    assert_eq!(
-        moves(&all),
-        [
-            (None, Firing),
-            (Some(Firing), Resolved),
-            (None, Firing),
-            (Some(Firing), Flapping), // the 4th open/close within 600 s: more than 3
-        ],
-        "then nothing, however often it bounces"
-    );
-    assert_eq!(all[3].cause, Cause::Flapping);
-    assert_eq!(
-        h.open_states(),
-        [("eth0".into(), Flapping, Severity::Warning)]
-    );
-}
-
-#[test]
-fn flapping_ends_resolved_once_stable_for_the_window() {
-    let mut h = harness(FLAPPY);
-    bounce(&mut h, 0, 12); // last change at 110 s, link up
-    assert!(link(&mut h, 700, false).is_empty(), "590 s stable: not yet");
-    h.at(710);
-    let ended = h.engine.tick();
-    assert_eq!(moves(&ended), [(Some(Flapping), Resolved)]);
-    assert_eq!(ended[0].cause, Cause::Stable);
-    assert!(h.open_states().is_empty());
-}
-
-#[test]
-fn flapping_ends_firing_when_it_settles_bad() {
-    let mut h = harness(FLAPPY);
-    bounce(&mut h, 0, 13); // ends down at 120 s
-    let ended = link(&mut h, 720, true);
-    assert_eq!(moves(&ended), [(Some(Flapping), Firing)]);
-    assert_eq!(
-        h.open_states(),
-        [("eth0".into(), Firing, Severity::Warning)]
-    );
-}
-
-#[test]
-fn bouncing_while_flapping_extends_it() {
-    let mut h = harness(FLAPPY);
-    bounce(&mut h, 0, 12);
-    assert!(bounce(&mut h, 500, 2).is_empty(), "down at 500, up at 510");
-    h.at(720);
-    assert!(
-        h.engine.tick().is_empty(),
-        "only 210 s since the last change"
-    );
-    h.at(1110);
-    assert_eq!(moves(&h.engine.tick()), [(Some(Flapping), Resolved)]);
-}
-
-#[test]
-fn transitions_spread_beyond_the_window_are_not_flapping() {
-    let mut h = harness(FLAPPY);
-    let all: Vec<_> = (0..10)
-        .flat_map(|i| link(&mut h, i * 400, i % 2 == 0))
-        .collect();
-    assert!(all.iter().all(|t| t.to != Flapping), "{:?}", moves(&all));
-    assert_eq!(all.len(), 10);
-}
-
-#[test]
-fn flap_detection_off_opens_and_closes_every_time() {
-    let mut h = harness(&FLAPPY.replace("flap_transitions = 3", "flap_transitions = 0"));
-    let all = bounce(&mut h, 0, 12);
-    assert_eq!(all.len(), 12);
-    assert!(all.iter().all(|t| t.to != Flapping));
-    assert_eq!(h.engine.stats().keys, 0, "nothing kept between events");
-}
-
-#[test]
-fn cancelled_hold_downs_do_not_count_as_flapping() {
-    let mut h = harness(&format!("{FLAPPY}for_secs = 60\n"));
-    let all = bounce(&mut h, 0, 20);
-    assert!(
-        all.iter().all(|t| t.to == Pending || t.to == Resolved),
-        "{:?}",
-        moves(&all)
-    );
-    assert!(all.iter().all(|t| t.to != Flapping));
-}
-
-#[test]
-fn tick_forgets_a_resolved_key_once_its_flap_window_has_passed() {
-    let mut h = harness(FLAPPY);
-    link(&mut h, 0, true);
-    link(&mut h, 10, false);
-    assert_eq!(h.engine.stats().keys, 1, "flap history kept");
-    h.at(611);
-    h.engine.tick();
-    assert_eq!(h.engine.stats().keys, 0);
-}
-
 // --- aggregation ----------------------------------------------------------------------------
 
 #[test]
@@ -572,243 +450,5 @@ fn a_renamed_ci_keeps_its_events_and_new_summaries_use_the_new_name() {
         up[0].summary.contains("web-1.example.com"),
         "{}",
         up[0].summary
-    );
-}
-
-// --- rules reload ---------------------------------------------------------------------------
-
-#[test]
-fn reload_keeps_events_of_rules_that_still_exist_and_applies_new_thresholds() {
-    let mut h = harness(FS);
-    h.fs("/var", 91.0);
-    let stricter = RuleSet::parse(
-        &FS.replace("warning = 90", "warning = 80")
-            .replace("recovery = 85", "recovery = 75"),
-        "t.toml",
-    )
-    .unwrap();
-    assert!(h.engine.replace_rules(stricter).is_empty());
-    assert_eq!(
-        h.open_states(),
-        [("/var".into(), Firing, Severity::Warning)]
-    );
-    assert!(
-        h.at(60).fs("/var", 80.0).is_empty(),
-        "still beyond the new recovery"
-    );
-    assert_eq!(
-        moves(&h.at(120).fs("/var", 70.0)),
-        [(Some(Firing), Resolved)]
-    );
-}
-
-#[test]
-fn reload_resolves_events_of_removed_disabled_or_repurposed_rules() {
-    for replacement in [
-        String::new(),
-        format!("{FS}enabled = false\n"),
-        FS.replace("filesystem.used_pct", "memory.available_pct")
-            .replace(">=", "<")
-            .replace("warning = 90\ncritical = 95\nrecovery = 85", "warning = 10"),
-    ] {
-        let mut h = harness(FS);
-        h.fs("/var", 91.0);
-        let resolved = h
-            .engine
-            .replace_rules(RuleSet::parse(&replacement, "t.toml").unwrap());
-        assert_eq!(
-            moves(&resolved),
-            [(Some(Firing), Resolved)],
-            "{replacement}"
-        );
-        assert_eq!(resolved[0].cause, Cause::RuleGone);
-        assert!(h.open_states().is_empty());
-    }
-}
-
-#[test]
-fn reload_with_a_narrower_selector_resolves_at_the_next_observe() {
-    let mut h = harness(FS);
-    h.fs("/home", 91.0);
-    let narrower = RuleSet::parse(
-        &FS.replace(
-            "op = \">=\"",
-            "selector = { instance = \"/var*\" }\nop = \">=\"",
-        ),
-        "t.toml",
-    )
-    .unwrap();
-    assert!(h.engine.replace_rules(narrower).is_empty());
-    h.at(60);
-    let resolved = h.engine.observe(&h.ci, &[]);
-    assert_eq!(resolved[0].cause, Cause::Deselected);
-}
-
-// --- instances and CIs going away -----------------------------------------------------------
-
-#[test]
-fn forget_instance_resolves_open_and_pending_events() {
-    let mut h = harness(&format!("{FS}\n{CPU_HOLD}"));
-    h.fs("/mnt/usb", 99.0);
-    h.cpu(99.0);
-    let gone = h
-        .engine
-        .forget_instance(1, Some(Metric::FilesystemUsedPct), "/mnt/usb");
-    assert_eq!(moves(&gone), [(Some(Firing), Resolved)]);
-    assert_eq!(gone[0].cause, Cause::InstanceGone);
-    let cpu = h.engine.forget_instance(1, None, "");
-    assert_eq!(moves(&cpu), [(Some(Pending), Resolved)]);
-    assert_eq!(h.engine.stats().instances, 0);
-}
-
-#[test]
-fn forget_ci_resolves_everything_it_had_open() {
-    let mut h = harness(FS);
-    h.fs("/", 99.0);
-    h.fs("/var", 91.0);
-    let gone = h.engine.forget_ci(1);
-    assert_eq!(gone.len(), 2);
-    assert!(
-        gone.iter()
-            .all(|t| t.to == Resolved && t.cause == Cause::CiGone)
-    );
-    assert_eq!(h.engine.stats().cis, 0);
-    assert!(h.engine.forget_ci(1).is_empty(), "twice is harmless");
-}
-
-#[test]
-fn observe_complete_resolves_instances_missing_from_reported_metrics_only() {
-    let mut h = harness(&format!("{FS}\n{CPU_HOLD}"));
-    h.engine.observe_complete(
-        &h.ci,
-        &[
-            Sample::new(Metric::FilesystemUsedPct, "/", 99.0),
-            Sample::new(Metric::FilesystemUsedPct, "/mnt/usb", 99.0),
-            Sample::new(Metric::CpuUsagePct, "", 99.0),
-        ],
-    );
-    h.at(60);
-    let next = h
-        .engine
-        .observe_complete(&h.ci, &[Sample::new(Metric::FilesystemUsedPct, "/", 99.0)]);
-    assert_eq!(moves(&next), [(Some(Firing), Resolved)]);
-    assert_eq!(
-        (next[0].instance.as_str(), next[0].cause),
-        ("/mnt/usb", Cause::InstanceGone)
-    );
-    assert_eq!(h.open_states().len(), 2, "/ and the cpu hold-down stay");
-}
-
-// --- restart --------------------------------------------------------------------------------
-
-fn saved(engine: &Engine) -> Vec<(EventKey, super::EventStatus)> {
-    engine.open().map(|(k, s)| (k.clone(), s.clone())).collect()
-}
-
-#[test]
-fn restored_events_continue_where_they_were() {
-    let mut h = harness(FS);
-    h.fs("/var", 97.0);
-    let open = saved(&h.engine);
-    let mut after = harness(FS);
-    assert!(after.engine.restore(open.clone()).is_empty());
-    assert_eq!(saved(&after.engine), open);
-    assert!(
-        after.at(60).fs("/var", 96.0).is_empty(),
-        "same event, same severity"
-    );
-    assert_eq!(
-        moves(&after.at(120).fs("/var", 10.0)),
-        [(Some(Firing), Resolved)]
-    );
-}
-
-#[test]
-fn a_restored_pending_event_fires_when_its_original_hold_down_ends() {
-    let mut h = harness(CPU_HOLD);
-    h.cpu(99.0);
-    let open = saved(&h.engine);
-    let mut after = harness(CPU_HOLD);
-    after.engine.restore(open);
-    after.at(600);
-    assert_eq!(moves(&after.engine.tick()), [(Some(Pending), Firing)]);
-}
-
-#[test]
-fn a_restored_flapping_event_waits_a_whole_window() {
-    let mut h = harness(FLAPPY);
-    bounce(&mut h, 0, 12);
-    let open = saved(&h.engine);
-    let mut after = harness(FLAPPY);
-    after.at(200);
-    after.engine.restore(open);
-    after.at(799);
-    assert!(
-        after.engine.tick().is_empty(),
-        "the window counts from the restore"
-    );
-    // Restored flapping assumes the condition is still bad, so a good value is a change.
-    assert!(link(&mut after, 799, false).is_empty());
-    after.at(1398);
-    assert!(after.engine.tick().is_empty());
-    after.at(1399);
-    assert_eq!(moves(&after.engine.tick()), [(Some(Flapping), Resolved)]);
-}
-
-#[test]
-fn restoring_an_event_of_a_rule_that_is_gone_resolves_it() {
-    let mut h = harness(FS);
-    h.fs("/var", 97.0);
-    let open = saved(&h.engine);
-    let mut after = harness(CPU_HOLD);
-    let resolved = after.engine.restore(open);
-    assert_eq!(moves(&resolved), [(Some(Firing), Resolved)]);
-    assert_eq!(resolved[0].cause, Cause::RuleGone);
-    assert_eq!(resolved[0].summary, "fs on web-1 /var");
-    assert!(after.open_states().is_empty());
-}
-
-#[test]
-fn status_looks_up_one_key() {
-    let mut h = harness(FS);
-    h.fs("/var", 97.0);
-    let key = EventKey {
-        rule: "fs".into(),
-        ci_id: 1,
-        instance: "/var".into(),
-    };
-    assert_eq!(h.engine.status(&key).map(|s| s.state), Some(Firing));
-    assert_eq!(
-        h.engine.status(&EventKey {
-            instance: "/".into(),
-            ..key
-        }),
-        None
-    );
-}
-
-#[test]
-fn stale_series_are_dropped_by_tick() {
-    let mut h = harness(
-        r#"
-[[rule]]
-name = "cpu-avg"
-metric = "cpu.usage_pct"
-aggregation = "avg"
-window_secs = 60
-op = ">="
-warning = 90
-"#,
-    );
-    h.cpu(10.0);
-    assert_eq!(h.engine.stats().series_samples, 1);
-    h.at(3601);
-    h.engine.tick();
-    assert_eq!(
-        h.engine.stats(),
-        super::engine::EngineStats {
-            cis: 1,
-            ..Default::default()
-        }
     );
 }
