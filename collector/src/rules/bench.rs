@@ -368,14 +368,4 @@ mod tests {
         };
         assert_eq!(names(&a_rules), names(&b_rules));
     }
-
-    /// The scale, in release mode: `cargo test --release -p steward-collector
-    /// full_scale -- --ignored --nocapture`.
-    #[test]
-    #[ignore = "minutes in debug builds; run in release"]
-    fn full_scale() {
-        let (rules, cis, reports) = workload(1000, 10_000, 6, 1);
-        let figures = run(rules, &cis, &reports);
-        println!("{}", figures.summary());
-    }
 }
