@@ -34,13 +34,23 @@ pub struct Config {
 }
 
 /// `[rules]`: threshold rules laid over the shipped defaults.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct RulesConfig {
+    /// Evaluate rules and record events (on by default; off only to measure their cost).
+    pub enabled: bool,
     /// A rules file (TOML, `[[rule]]` entries); a rule named like a default replaces it.
     /// Re-read on SIGHUP and `steward-collector rules reload`.
-    #[serde(default)]
     pub file: Option<std::path::PathBuf>,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        RulesConfig {
+            enabled: true,
+            file: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -227,6 +237,18 @@ mod tests {
             config.snmp.targets[1].credentials.version(),
             crate::snmp::SnmpVersion::V3
         );
+        assert!(config.rules.enabled);
+        // The example rules file parses with the defaults it is laid over.
+        let rules = crate::rules::RuleSet::with_defaults()
+            .overlay(
+                crate::rules::RuleSet::parse(
+                    include_str!("../../packaging/rules.toml"),
+                    "packaging/rules.toml",
+                )
+                .unwrap(),
+            )
+            .unwrap();
+        assert!(rules.get("uplink-busy").is_some());
         // Secrets never reach Debug output (logs, panics).
         assert!(!format!("{config:?}").contains("change-me-auth"));
     }

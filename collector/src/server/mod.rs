@@ -159,16 +159,23 @@ pub async fn serve(
     let state = loaded.state.clone();
     sync_config_targets(&state).await?;
     let rules_file = state.config.rules.file.clone();
-    let rules = crate::events::load_rules(rules_file.as_deref())?;
-    let (events, engine_task) = crate::events::EventService::start(
-        state.store.clone(),
-        rules,
-        rules_file,
-        Arc::new(crate::rules::SystemClock),
-    )
-    .await?;
-    let _ = state.events.set(events.clone());
-    let reloader = tokio::spawn(reload_on_sighup(events.clone()));
+    let mut engine_task = None;
+    let mut reloader = None;
+    if state.config.rules.enabled {
+        let rules = crate::events::load_rules(rules_file.as_deref())?;
+        let (events, task) = crate::events::EventService::start(
+            state.store.clone(),
+            rules,
+            rules_file,
+            Arc::new(crate::rules::SystemClock),
+        )
+        .await?;
+        let _ = state.events.set(events.clone());
+        reloader = Some(tokio::spawn(reload_on_sighup(events)));
+        engine_task = Some(task);
+    } else {
+        tracing::warn!("rules are disabled ([rules] enabled = false): no events are raised");
+    }
     let poller = tokio::spawn(crate::snmp::poller::run(
         state.store.clone(),
         state.secrets.clone(),
@@ -176,7 +183,7 @@ pub async fn serve(
         state.config.identification.clone(),
         state.snmp_changed.clone(),
         state.snmp_state.clone(),
-        Some(events),
+        state.events.get().cloned(),
     ));
     let prune_state = state.clone();
     let pruner = tokio::spawn(async move {
@@ -239,11 +246,15 @@ pub async fn serve(
     pruner.abort();
     indexer.abort();
     poller.abort();
-    reloader.abort();
+    if let Some(reloader) = reloader {
+        reloader.abort();
+    }
     if let Some(events) = state.events.get() {
         events.flush().await;
     }
-    engine_task.abort();
+    if let Some(task) = engine_task {
+        task.abort();
+    }
     let store = state.store.clone();
     tokio::task::spawn_blocking(move || store.close())
         .await
