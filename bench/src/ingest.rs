@@ -90,6 +90,10 @@ pub struct IngestArgs {
     /// Directory holding the release steward-collector (default: the workspace's target/release).
     #[arg(long)]
     bin_dir: Option<PathBuf>,
+    /// Run the collector with its rules off (`[rules] enabled = false`), to measure what
+    /// evaluating the default rules costs ingest.
+    #[arg(long)]
+    no_rules: bool,
 }
 
 pub fn run(args: &IngestArgs) -> Result<()> {
@@ -196,6 +200,14 @@ fn measure_run(
     let fingerprint = last_line(&init)
         .filter(|line| line.starts_with("sha256:"))
         .ok_or_else(|| anyhow!("collector init printed no sha256: fingerprint last:\n{init}"))?;
+    if args.no_rules {
+        let config = data.join("collector.toml");
+        let mut text = std::fs::read_to_string(&config)
+            .with_context(|| format!("cannot read {}", config.display()))?;
+        text.push_str("\n[rules]\nenabled = false\n");
+        std::fs::write(&config, text)
+            .with_context(|| format!("cannot write {}", config.display()))?;
+    }
     let log = dir.join("collector.log");
     let mut collector = Proc::spawn(
         "steward-collector serve",
@@ -1276,6 +1288,8 @@ struct Budget {
 #[derive(Debug, Serialize)]
 struct Report {
     machine: Machine,
+    /// Whether the collector evaluated its rules (the defaults) on every report.
+    rules: bool,
     agents: usize,
     seconds: u64,
     runs: u32,
@@ -1306,6 +1320,7 @@ impl Report {
         };
         Ok(Report {
             machine: machine(ticks_per_second),
+            rules: !args.no_rules,
             agents: args.agents,
             seconds: args.seconds,
             runs: args.runs,
@@ -1326,8 +1341,11 @@ impl Report {
         let mut out = String::new();
         let m = machine_line(&self.machine);
         out.push_str(&format!(
-            "machine: {m}; {} simulated agents (own mutual-TLS keep-alive connection each), {} s per phase, {} run(s), medians over runs (MB = MiB)\n",
-            self.agents, self.seconds, self.runs
+            "machine: {m}; {} simulated agents (own mutual-TLS keep-alive connection each), {} s per phase, {} run(s), medians over runs (MB = MiB); rules {}\n",
+            self.agents,
+            self.seconds,
+            self.runs,
+            if self.rules { "on (the defaults)" } else { "off" }
         ));
         out.push_str(&format!(
             "enrollment: {} agents in {:.1} s ({ENROLL_CONCURRENCY} at a time); warm-up: {} reports stored\n\n",
@@ -1585,6 +1603,7 @@ mod tests {
         saturation.target_rate = None;
         let report = Report {
             machine: machine(100),
+            rules: true,
             agents: 1000,
             seconds: 20,
             runs: 3,
@@ -1637,6 +1656,7 @@ mod tests {
             runs,
             json: false,
             bin_dir: None,
+            no_rules: false,
         };
         assert!(validate(&args(1000, 20, 10_000, 3)).is_ok());
         assert!(validate(&args(0, 20, 10_000, 3)).is_err());
