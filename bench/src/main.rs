@@ -7,6 +7,7 @@ mod ingest;
 mod inventory;
 mod peers;
 mod procfs;
+mod rules;
 mod stats;
 
 use std::process::ExitCode;
@@ -38,6 +39,8 @@ enum Command {
     /// The CMDB's costs against the real store: collector CPU to identify a report and store an
     /// inventory (first, changed, unchanged) among N other CIs, and `ci list` over many CIs.
     Cmdb(cmdb::CmdbArgs),
+    /// The rules engine's evaluation cost per incoming report: 1,000 rules over 10,000 CIs.
+    Rules(rules::RulesArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         Command::Ingest(args) => ingest::run(args),
         Command::Inventory(args) => inventory::run(args),
         Command::Cmdb(args) => cmdb::run(args),
+        Command::Rules(args) => rules::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -196,6 +196,17 @@ fn devices_added_by_cli_and_config_are_polled_into_network_device_cis_and_failur
         .filter(|h| h["kind"] == "snmp_status")
         .count();
     assert_eq!(status_changes, 1, "{history:#}");
+    // ... and one event, not one per poll.
+    let events = collector.admin_json(&["events", "list", "--ci", "e2e-switch-v2", "--json"]);
+    let unreachable: Vec<&serde_json::Value> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["rule"] == "snmp-unreachable")
+        .collect();
+    assert_eq!(unreachable.len(), 1, "{events:#}");
+    assert_eq!(unreachable[0]["state"], "firing");
+    assert_eq!(unreachable[0]["severity"], "critical");
 
     // Removed: no longer polled, CI kept.
     let out = collector.admin(&["snmp", "remove", &v2_target]);
@@ -236,6 +247,32 @@ fn devices_added_by_cli_and_config_are_polled_into_network_device_cis_and_failur
         "{row:#}"
     );
     assert!(!collector.log().contains("wrong-password-1"));
+    // Refused credentials are the device's one event too.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let events = collector.admin_json(&[
+            "events",
+            "list",
+            "--ci",
+            "e2e-router-v3",
+            "--state",
+            "firing",
+            "--json",
+        ]);
+        if events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["rule"] == "snmp-unreachable")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no event for the refused credentials: {events:#}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 #[test]

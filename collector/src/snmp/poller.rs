@@ -351,7 +351,11 @@ pub async fn poll_and_store(
         }
         Err(error) => {
             let status = status_of(&error);
-            if let (Some(events), Some(ci), "unreachable") = (events, target.ci_id, status) {
+            // A device that does not answer, or refuses our credentials, is one event
+            // ("snmp-unreachable"; its description covers both); the status says which.
+            if let (Some(events), Some(ci), "unreachable" | "auth_failed") =
+                (events, target.ci_id, status)
+            {
                 events.unreachable(ci);
             }
             match store
