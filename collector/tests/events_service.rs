@@ -257,3 +257,70 @@ async fn a_host_behind_an_unreachable_switch_is_a_symptom_not_a_second_escalatio
     task.abort();
     store.close();
 }
+
+#[tokio::test]
+async fn a_denied_package_already_installed_raises_its_event_when_the_collector_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, web1, _) = store_with_cis(dir.path()).await;
+    let inventory = steward_shared::v1::Inventory {
+        software: ["bash", "telnetd", "openssl"]
+            .into_iter()
+            .map(|name| steward_shared::v1::SoftwarePackage {
+                name: name.into(),
+                version: "1".into(),
+                source: "dpkg".into(),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    };
+    store
+        .ingest(ReportRecord {
+            agent_id: "a1".into(),
+            seq: 2,
+            version: 1,
+            collected_at: 2_000,
+            host: HostIdentity {
+                hostname: "web1".into(),
+                machine_id: "m1".into(),
+                ..Default::default()
+            },
+            content: ReportContent::Inventory(steward_collector::store::InventoryRecord {
+                content_hash: "h1".into(),
+                inventory: Some(Box::new(inventory)),
+            }),
+        })
+        .await
+        .unwrap();
+    let clock = Arc::new(ManualClock::new(steward_collector::now_ms()));
+    let (service, task) =
+        EventService::start(store.clone(), RuleSet::with_defaults(), None, clock.clone())
+            .await
+            .unwrap();
+    service.flush().await;
+    let denied: Vec<EventRow> = events(&store)
+        .await
+        .into_iter()
+        .filter(|e| e.rule == "software-denied")
+        .collect();
+    assert_eq!(denied.len(), 1, "{denied:?}");
+    assert_eq!(
+        (
+            denied[0].ci_id,
+            denied[0].instance.as_str(),
+            denied[0].state.as_str()
+        ),
+        (web1, "telnetd", "firing")
+    );
+    // Removed from the host: its next inventory resolves the event.
+    service.software(web1, vec!["bash".into(), "openssl".into()]);
+    service.flush().await;
+    let denied: Vec<EventRow> = events(&store)
+        .await
+        .into_iter()
+        .filter(|e| e.rule == "software-denied")
+        .collect();
+    assert_eq!(denied[0].state, "resolved");
+    task.abort();
+    store.close();
+}

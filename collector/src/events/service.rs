@@ -313,6 +313,7 @@ impl Worker {
             }
         }
         worker.record(transitions).await;
+        worker.observe_installed_software().await;
         if !open.is_empty() {
             tracing::info!(open = open.len(), "open events restored");
         }
@@ -407,8 +408,11 @@ impl Worker {
             Input::Reload(rules, done) => {
                 let count = rules.len();
                 let out = self.engine.replace_rules(rules);
+                self.record(out).await;
+                // A new or changed deny list applies to what is installed already.
+                self.observe_installed_software().await;
                 let _ = done.send(count);
-                out
+                Vec::new()
             }
             Input::Flush(done) => {
                 let _ = done.send(());
@@ -420,6 +424,60 @@ impl Worker {
                 Vec::new()
             }
         };
+        self.record(transitions).await;
+    }
+
+    /// Evaluates rules on installed software against what the CMDB holds now (at start and
+    /// after a reload): hosts send their packages only when they change, so a new deny rule
+    /// would otherwise wait for each host's next change. Packages no longer installed resolve.
+    async fn observe_installed_software(&mut self) {
+        let globs: Vec<crate::rules::Glob> = self
+            .engine
+            .rules()
+            .iter()
+            .filter(|r| r.enabled && r.metric == Metric::SoftwareInstalled)
+            .filter_map(|r| r.selector.instance.clone())
+            .collect();
+        // A rule without an instance glob would match every package of every host: such a
+        // rule is evaluated as inventories arrive, not by reading the whole CMDB here.
+        if globs.is_empty() {
+            return;
+        }
+        let found = match self
+            .store
+            .software_matching(move |name| globs.iter().any(|g| g.matches(name)))
+            .await
+        {
+            Ok(found) => found,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read installed software for the rules");
+                return;
+            }
+        };
+        let mut by_ci: HashMap<i64, Vec<String>> = HashMap::new();
+        for (ci, name) in found {
+            by_ci.entry(ci).or_default().push(name);
+        }
+        // CIs with open software events and none of the packages now: those resolve.
+        let stale: Vec<EventKey> = self
+            .firing
+            .iter()
+            .filter(|(k, m)| **m == Metric::SoftwareInstalled && !by_ci.contains_key(&k.ci_id))
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut transitions = Vec::new();
+        for key in stale {
+            transitions.extend(self.engine.forget_instance(
+                key.ci_id,
+                Some(Metric::SoftwareInstalled),
+                &key.instance,
+            ));
+        }
+        for (ci, names) in by_ci {
+            let facts = self.facts(ci);
+            let samples = observe::software(names.iter().map(String::as_str));
+            transitions.extend(self.engine.observe_complete(&facts, &samples));
+        }
         self.record(transitions).await;
     }
 

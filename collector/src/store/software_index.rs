@@ -156,3 +156,43 @@ fn merge_batch(conn: &Connection, limit: i64) -> Result<usize, StoreError> {
     }
     Ok(batch.len())
 }
+
+impl Store {
+    /// Every (CI, package name) whose name `keep` accepts: for rules on installed software
+    /// (deny lists) at start and after a reload. Reads each distinct name once from the index
+    /// and the queue.
+    pub async fn software_matching(
+        &self,
+        keep: impl Fn(&str) -> bool + Send + 'static,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        self.read(move |conn| {
+            let mut names: Vec<String> = Vec::new();
+            {
+                let mut stmt = conn.prepare(
+                    "SELECT DISTINCT name FROM ci_software_by_name
+                     UNION SELECT DISTINCT s.name FROM ci_software_unindexed u
+                           JOIN ci_software s ON s.ci_id = u.ci_id",
+                )?;
+                for name in stmt.query_map([], |r| r.get::<_, String>(0))? {
+                    let name = name?;
+                    if keep(&name) {
+                        names.push(name);
+                    }
+                }
+            }
+            let mut out = Vec::new();
+            let mut stmt = conn.prepare(&format!(
+                "SELECT DISTINCT s.ci_id FROM ({CANDIDATES}) h
+                 JOIN ci_software s ON s.ci_id = h.ci_id AND s.name = ?1"
+            ))?;
+            for name in names {
+                for ci in stmt.query_map([&name], |r| r.get::<_, i64>(0))? {
+                    out.push((ci?, name.clone()));
+                }
+            }
+            out.sort_unstable();
+            Ok(out)
+        })
+        .await
+    }
+}
