@@ -7,6 +7,7 @@ mod ingest;
 mod inventory;
 mod peers;
 mod procfs;
+mod snmp;
 mod stats;
 
 use std::process::ExitCode;
@@ -38,6 +39,10 @@ enum Command {
     /// The CMDB's costs against the real store: collector CPU to identify a report and store an
     /// inventory (first, changed, unchanged) among N other CIs, and `ci list` over many CIs.
     Cmdb(cmdb::CmdbArgs),
+    /// The collector's SNMP poller against real snmpd agents on loopback: CPU per 1,000
+    /// varbinds beside prometheus-snmp-exporter polling the same snmpd, and 1,000 targets
+    /// polled in one interval.
+    Snmp(snmp::SnmpArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +52,7 @@ fn main() -> ExitCode {
         Command::Ingest(args) => ingest::run(args),
         Command::Inventory(args) => inventory::run(args),
         Command::Cmdb(args) => cmdb::run(args),
+        Command::Snmp(args) => snmp::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
