@@ -50,12 +50,24 @@ pub struct Proc {
 impl Proc {
     /// Starts `program args`, with stdout and stderr appended to `log`.
     pub fn spawn(name: &str, program: &Path, args: &[String], log: &Path) -> Result<Proc> {
+        Proc::spawn_with_env(name, program, args, &[], log)
+    }
+
+    /// [`Proc::spawn`] with extra environment variables.
+    pub fn spawn_with_env(
+        name: &str,
+        program: &Path,
+        args: &[String],
+        env: &[(&str, String)],
+        log: &Path,
+    ) -> Result<Proc> {
         let out = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
         let err = out
             .try_clone()
             .with_context(|| format!("cannot reopen {}", log.display()))?;
         let child = Command::new(program)
             .args(args)
+            .envs(env.iter().map(|(key, value)| (*key, value.as_str())))
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -300,11 +312,20 @@ pub fn start_node_exporter(binary: &Path, port: u16, dir: &Path) -> Result<Proc>
 /// One Prometheus-style scrape: HTTP/1.0 GET /metrics, reading the whole response. Returns the
 /// body size in bytes.
 pub fn scrape_metrics(port: u16) -> Result<usize> {
+    Ok(http_get(port, "/metrics")?.len())
+}
+
+/// HTTP/1.0 GET of `path` (with its query) on loopback `port`, reading the whole response
+/// (no compression asked for). Returns the body; any status but 200 is an error.
+pub fn http_get(port: u16, path: &str) -> Result<Vec<u8>> {
     let mut stream = connect(port)?;
     stream
-        .write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\nAccept: text/plain\r\n\r\n")
+        .write_all(
+            format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nAccept: text/plain\r\n\r\n")
+                .as_bytes(),
+        )
         .context("cannot send the scrape request")?;
-    let response = read_all(stream)?;
+    let mut response = read_all(stream)?;
     let head_end =
         find(&response, b"\r\n\r\n").ok_or_else(|| anyhow!("scrape response has no header end"))?;
     let status_line = response
@@ -313,9 +334,10 @@ pub fn scrape_metrics(port: u16) -> Result<usize> {
         .map(|line| String::from_utf8_lossy(line).trim().to_string())
         .unwrap_or_default();
     if !status_line.contains(" 200") {
-        bail!("scrape answered {status_line:?}");
+        let body = String::from_utf8_lossy(&response[head_end + 4..]);
+        bail!("scrape answered {status_line:?}: {}", body.trim());
     }
-    Ok(response.len() - head_end - 4)
+    Ok(response.split_off(head_end + 4))
 }
 
 /// Writes a zabbix_agentd config in `dir`, starts it in the foreground and waits until it

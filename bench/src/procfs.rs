@@ -96,6 +96,13 @@ pub fn parse_schedstat(text: &str) -> Result<u64> {
         .with_context(|| format!("schedstat field is not a number: {first:?}"))
 }
 
+/// Nanoseconds on CPU of the calling thread (`/proc/thread-self/schedstat`).
+pub fn this_thread_cpu_ns() -> Result<u64> {
+    let path = "/proc/thread-self/schedstat";
+    let text = fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
+    parse_schedstat(&text).with_context(|| path.to_string())
+}
+
 /// Nanoseconds on CPU over the live threads of `pid`.
 fn threads_cpu_ns(pid: u32) -> Result<u64> {
     let dir = format!("/proc/{pid}/task");

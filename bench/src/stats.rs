@@ -40,7 +40,7 @@ pub fn percentile_sorted(sorted: &[u32], p: f64) -> u32 {
 }
 
 /// p50, p90, p99 and max of latency samples, in the samples' unit. Sorts in place.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Latency {
     pub p50: u32,
     pub p90: u32,
