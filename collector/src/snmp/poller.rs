@@ -303,6 +303,13 @@ impl PollerState {
         self.previous.lock().ok()?.remove(&id)
     }
 
+    /// Drops the samples of targets no longer listed (removed ones).
+    fn retain(&self, listed: &std::collections::HashSet<i64>) {
+        if let Ok(mut map) = self.previous.lock() {
+            map.retain(|id, _| listed.contains(id));
+        }
+    }
+
     fn put(&self, id: i64, sample: rates::Sample) {
         if let Ok(mut map) = self.previous.lock() {
             map.insert(id, sample);
@@ -418,13 +425,16 @@ pub async fn run(
             }
         };
         let now = Instant::now();
-        due.retain(|id, _| targets.iter().any(|t| t.id == *id));
+        let listed: std::collections::HashSet<i64> = targets.iter().map(|t| t.id).collect();
+        due.retain(|id, _| listed.contains(id));
+        state.retain(&listed);
         for target in targets {
             let next = due.entry(target.id).or_insert_with(|| {
-                // Spread first polls over the interval so a restart does not burst.
+                // Spread first polls over the interval so a restart does not burst; each target
+                // keeps its phase after that.
                 let spread = (target.id.unsigned_abs() * 7919)
                     % u64::from(target.interval_secs.max(1) * 1000);
-                now + Duration::from_millis(spread.min(5_000))
+                now + Duration::from_millis(spread)
             });
             let busy = in_flight
                 .lock()
