@@ -179,6 +179,29 @@ impl Collector {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
+    /// Runs an admin command with `--json` until `check` accepts its answer (at most 30 s),
+    /// or fails with the last answer and the collector's log.
+    pub fn wait_for_json(
+        &self,
+        args: &[&str],
+        what: &str,
+        check: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let answer = self.admin_json(args);
+            if check(&answer) {
+                return answer;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: {answer:#}\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     pub fn token(&self, extra: &[&str]) -> String {
         let mut args = vec!["enroll-token", "create"];
         args.extend_from_slice(extra);

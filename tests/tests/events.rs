@@ -2,7 +2,7 @@
 //! a real agent's report raising an event, and the admin commands on it.
 #![allow(clippy::unwrap_used)]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use steward_e2e::{Collector, agent_once, stderr, stdout};
 
@@ -12,20 +12,10 @@ fn wait_for_events(
     what: &str,
     check: impl Fn(&[serde_json::Value]) -> bool,
 ) -> Vec<serde_json::Value> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let list = collector.admin_json(&["events", "list", "--json"]);
-        let rows = list.as_array().unwrap().clone();
-        if check(&rows) {
-            return rows;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: {list:#}\n{}",
-            collector.log()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let list = collector.wait_for_json(&["events", "list", "--json"], what, |list| {
+        check(list.as_array().map(Vec::as_slice).unwrap_or(&[]))
+    });
+    list.as_array().cloned().unwrap_or_default()
 }
 
 #[test]

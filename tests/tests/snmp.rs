@@ -29,19 +29,7 @@ fn wait_for_targets(
     what: &str,
     check: impl Fn(&serde_json::Value) -> bool,
 ) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let list = collector.admin_json(&["snmp", "list", "--json"]);
-        if check(&list) {
-            return list;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: {list:#}\n{}",
-            collector.log()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    collector.wait_for_json(&["snmp", "list", "--json"], what, check)
 }
 
 #[test]
