@@ -332,7 +332,18 @@ pub async fn poll_and_store(
             detail: e.to_string(),
         })?;
         let addr = resolve(&target.host, target.port)?;
-        poll_device(addr, credentials, config).await
+        // A device already known to be unreachable gets one attempt, not 1 + retries: many
+        // dead devices must not hold the in-flight slots the live ones need (with the
+        // defaults, 2 s a poll instead of 6 s).
+        if target.status == "unreachable" {
+            let once = SnmpConfig {
+                retries: 0,
+                ..config.clone()
+            };
+            poll_device(addr, credentials, &once).await
+        } else {
+            poll_device(addr, credentials, config).await
+        }
     }
     .await;
     let at = crate::now_ms();
