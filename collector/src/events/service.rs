@@ -481,12 +481,27 @@ impl Worker {
         self.record(transitions).await;
     }
 
-    /// Facts of a CI the context does not know yet (it appeared since the last refresh).
+    /// Facts of a CI the context does not know yet (it appeared since the last refresh): read
+    /// for that CI alone, so a thousand hosts enrolling at once cost a thousand small reads,
+    /// not a thousand reads of the whole CMDB. Its services follow at the next refresh.
     async fn ensure_facts(&mut self, ci_id: i64) -> CiFacts {
-        if !self.facts.contains_key(&ci_id)
-            && let Err(error) = self.refresh().await
-        {
-            tracing::warn!(%error, "cannot refresh the rules context");
+        if !self.facts.contains_key(&ci_id) {
+            match self.store.ci_facts(ci_id).await {
+                Ok(Some((name, class, tags))) => {
+                    self.facts.insert(
+                        ci_id,
+                        CiFacts {
+                            id: ci_id,
+                            name,
+                            class,
+                            tags,
+                            services: Vec::new(),
+                        },
+                    );
+                }
+                Ok(None) => {}
+                Err(error) => tracing::warn!(%error, "cannot read a CI for the rules"),
+            }
         }
         self.facts(ci_id)
     }

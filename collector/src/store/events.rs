@@ -572,6 +572,26 @@ impl Store {
         .await
     }
 
+    /// One CI's name, class and tags (a CI new since the last [`Store::rules_context`]).
+    pub async fn ci_facts(
+        &self,
+        ci_id: i64,
+    ) -> Result<Option<(String, String, Vec<String>)>, StoreError> {
+        self.read(move |conn| {
+            let Some((name, class)) = conn
+                .query_row("SELECT name, class FROM cis WHERE id = ?1", [ci_id], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            let tags = super::relations::tags_of(conn, ci_id)?;
+            Ok(Some((name, class, tags)))
+        })
+        .await
+    }
+
     /// Each agent CI's newest metrics report: (CI, received at, the agent's interval in s).
     pub async fn latest_agent_reports(&self) -> Result<Vec<(i64, i64, u32)>, StoreError> {
         self.read(|conn| {
