@@ -125,6 +125,16 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
 /// Applies one change; returns the event's id (none for a change that opens nothing, e.g. a
 /// resolve of an event that is not open).
 pub(super) fn apply_change(conn: &Connection, c: &EventChange) -> Result<Option<i64>, StoreError> {
+    // The engine may still hold state for a CI an admin merged away meanwhile: its changes are
+    // dropped, not allowed to fail the batch (the merge moved its events to the other CI).
+    let exists = conn
+        .prepare_cached("SELECT 1 FROM cis WHERE id = ?1")?
+        .query_row([c.ci_id], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if !exists {
+        return Ok(None);
+    }
     let open: Option<(i64, String, String)> = conn
         .prepare_cached(
             "SELECT id, state, severity FROM events

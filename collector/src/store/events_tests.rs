@@ -266,3 +266,69 @@ async fn the_rules_context_has_services_upstreams_and_each_agents_last_report() 
     assert_eq!(reports[0].0, web1);
     store.close();
 }
+
+#[tokio::test]
+async fn merging_a_ci_moves_its_events_samples_links_and_guests() {
+    let (_dir, store) = open();
+    ci(&store, 1, "old").await;
+    ci(&store, 2, "new").await;
+    ci(&store, 3, "sw1").await;
+    let mut both = change(2, "/var", "firing", "warning", 91.0, 1_000);
+    both.rule = "filesystem-full".into();
+    let mut only_old = change(1, "/srv", "firing", "warning", 92.0, 1_000);
+    only_old.rule = "filesystem-full".into();
+    let mut dup = change(1, "/var", "firing", "warning", 93.0, 1_000);
+    dup.rule = "filesystem-full".into();
+    store
+        .apply_event_changes(vec![both, only_old, dup])
+        .await
+        .unwrap();
+    store
+        .inner
+        .writer
+        .write(|conn| {
+            conn.execute_batch(
+                "INSERT INTO device_samples (ci_id, at, body) VALUES (1, 1, '{}');
+                 INSERT INTO ci_links VALUES (1, 'aa:bb', 3, 'Gi1/0/1', 'fdb', 3, 1);
+                 INSERT INTO ci_guests VALUES (1, 'uuid-1', 'vm1');",
+            )?;
+            super::identify::move_dependents(conn, 1, 2, 5_000)?;
+            conn.execute("DELETE FROM cis WHERE id = 1", [])?;
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .unwrap();
+    let events = store
+        .list_events(EventFilter {
+            ci: Some("new".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut seen: Vec<(String, String)> = events
+        .iter()
+        .map(|e| (e.instance.clone(), e.state.clone()))
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            ("/srv".to_string(), "firing".to_string()),
+            ("/var".to_string(), "firing".to_string()),
+            ("/var".to_string(), "resolved".to_string()),
+        ]
+    );
+    assert_eq!(store.device_samples(2, 10).await.unwrap().len(), 1);
+    assert_eq!(store.ci_links(2).await.unwrap().len(), 1);
+    // A late change for the merged-away CI is dropped, and the rest of its batch is kept.
+    let ids = store
+        .apply_event_changes(vec![
+            change(1, "/srv", "resolved", "warning", 10.0, 6_000),
+            change(2, "/home", "firing", "warning", 95.5, 6_000),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(ids[0], None);
+    assert!(ids[1].is_some());
+    store.close();
+}

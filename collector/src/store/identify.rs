@@ -388,6 +388,42 @@ fn resolve_in_tx(
     Ok(outcome)
 }
 
+/// Moves what else refers to `from` (events, device samples and links, SNMP targets, guests a
+/// hypervisor declares) onto `into`, so the merged-away CI can be deleted (foreign keys are
+/// on). An open event of `from` that `into` also has open is resolved as merged: one open
+/// event per (rule, CI, instance).
+pub(super) fn move_dependents(
+    conn: &Connection,
+    from: i64,
+    into: i64,
+    now: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE events SET state = 'resolved', resolved_at = ?3, resolved_reason = 'merged into CI ' || ?2
+         WHERE ci_id = ?1 AND state != 'resolved' AND EXISTS (
+             SELECT 1 FROM events o WHERE o.ci_id = ?2 AND o.rule = events.rule
+               AND o.instance = events.instance AND o.state != 'resolved')",
+        params![from, into, now],
+    )?;
+    for sql in [
+        "UPDATE events SET ci_id = ?2 WHERE ci_id = ?1",
+        "UPDATE device_samples SET ci_id = ?2 WHERE ci_id = ?1",
+        "UPDATE snmp_targets SET ci_id = ?2 WHERE ci_id = ?1",
+        "UPDATE OR IGNORE ci_links SET from_ci = ?2 WHERE from_ci = ?1",
+        "UPDATE OR IGNORE ci_links SET to_ci = ?2 WHERE to_ci = ?1",
+        "UPDATE OR IGNORE ci_links SET device = ?2 WHERE device = ?1",
+        "UPDATE OR IGNORE ci_guests SET host_ci = ?2 WHERE host_ci = ?1",
+    ] {
+        conn.execute(sql, params![from, into])?;
+    }
+    conn.execute(
+        "DELETE FROM ci_links WHERE from_ci = ?1 OR to_ci = ?1 OR device = ?1",
+        [from],
+    )?;
+    conn.execute("DELETE FROM ci_guests WHERE host_ci = ?1", [from])?;
+    Ok(())
+}
+
 /// Folds CI `from` into CI `into`: agents, reports, history and identifiers move; the newer
 /// inventory wins; asset fields of `into` are kept and the gaps filled from `from`.
 fn merge(
@@ -479,6 +515,7 @@ fn merge(
         [from],
     )?;
     conn.execute("DELETE FROM ci_tags WHERE ci_id = ?1", [from])?;
+    move_dependents(conn, from, into, now)?;
     conn.execute("DELETE FROM cis WHERE id = ?1", [from])?;
     super::inventory::history_from(
         conn,
