@@ -59,6 +59,8 @@ pub fn session_options(config: &SnmpConfig) -> SessionOptions {
 pub fn walk_options(config: &SnmpConfig) -> WalkOptions {
     WalkOptions {
         max_repetitions: config.max_repetitions,
+        // MIB module roots are tables and groups, never scalar instances.
+        get_root_if_empty: false,
         ..WalkOptions::default()
     }
 }

@@ -22,6 +22,11 @@ pub struct WalkOptions {
     /// it allows 500,000 varbinds, so `max_varbinds` binds first; over GETNEXT (one varbind a
     /// request) it binds at 20,000 varbinds, 100 s at 5 ms a request.
     pub max_requests: usize,
+    /// When the subtree is empty, GET the root itself (walking a scalar instance such as
+    /// `sysName.0` returns it, as `snmpwalk` does). The poller walks table and group roots,
+    /// never instances, and turns this off: on a device without the table it saves a round
+    /// trip per root (9 of net-snmp's 31 requests per poll).
+    pub get_root_if_empty: bool,
 }
 
 impl Default for WalkOptions {
@@ -31,6 +36,7 @@ impl Default for WalkOptions {
             use_bulk: true,
             max_varbinds: 100_000,
             max_requests: 20_000,
+            get_root_if_empty: true,
         }
     }
 }
@@ -200,7 +206,7 @@ pub async fn walk<C: SnmpClient + ?Sized>(
     if let Mode::Bulk(n) = mode {
         walk.max_repetitions = n;
     }
-    if walk.varbinds.is_empty() && walk.is_complete() {
+    if opts.get_root_if_empty && walk.varbinds.is_empty() && walk.is_complete() {
         walk.requests += 1;
         match client.get(std::slice::from_ref(root)).await {
             Ok(found) => walk
@@ -455,6 +461,23 @@ mod tests {
         .unwrap();
         assert!(absent[0].varbinds.is_empty() && absent[0].is_complete());
         assert_eq!(absent[1].varbinds, expected(2));
+    }
+
+    #[tokio::test]
+    async fn without_get_root_an_absent_table_costs_one_request() {
+        let mut agent = MemoryAgent::new(SnmpVersion::V2c, table(2));
+        let opts = WalkOptions {
+            get_root_if_empty: false,
+            ..WalkOptions::default()
+        };
+        let absent = walk(&mut agent, &oid("1.3.6.1.2.1.99"), &opts)
+            .await
+            .unwrap();
+        assert!(absent.varbinds.is_empty() && absent.is_complete());
+        assert_eq!(absent.requests, 1);
+        // A present table is walked the same either way.
+        let present = walk(&mut agent, &if_table(), &opts).await.unwrap();
+        assert_eq!(present.varbinds, expected(2));
     }
 
     #[tokio::test]
