@@ -575,6 +575,9 @@ impl Worker {
 
     /// Events held back by a silence, a window or as a symptom that are due now.
     async fn escalate_released(&mut self, now: i64) {
+        if self.held.is_empty() {
+            return;
+        }
         let down = self.down();
         let causes = root_causes(&self.upstream, &down);
         let mut due = Vec::new();

@@ -74,8 +74,12 @@ pub async fn report(
         )));
     }
     let seq = envelope.seq();
-    // What the rules engine will observe, taken before the payload moves into the store.
-    let observed = observed(&envelope);
+    // What the rules engine will observe, taken before the payload moves into the store (and
+    // only when it runs: with `[rules] enabled = false` ingest does none of this work).
+    let observed = match state.events.get() {
+        Some(_) => observed(&envelope),
+        None => Observed::Nothing,
+    };
     let record = record(envelope).map_err(ApiError::BadRequest)?;
     let outcome = state
         .store

@@ -2,7 +2,7 @@
 //! agents), its attributes and their history, its metrics over time, and the topology its
 //! neighbour and forwarding tables reveal.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
@@ -763,14 +763,11 @@ fn neighbour_ci(
     .clean(config);
     let candidates = identify::candidates(conn, &claim, None, at, config)?;
     // Any match is good enough for a neighbour reference; nothing of the match is overwritten.
-    let mut by_ci: BTreeMap<i64, ()> = BTreeMap::new();
-    for c in &candidates {
-        by_ci.insert(c.ci_id, ());
-    }
+    let by_ci: BTreeSet<i64> = candidates.iter().map(|c| c.ci_id).collect();
     if let Decision::Match { ci_id, .. } = decide(config, &claim, &candidates) {
         return Ok(Some(ci_id));
     }
-    if let Some((&ci_id, _)) = by_ci.iter().next()
+    if let Some(&ci_id) = by_ci.first()
         && by_ci.len() == 1
     {
         return Ok(Some(ci_id));

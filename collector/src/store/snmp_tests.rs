@@ -12,6 +12,11 @@ fn open() -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
+/// A CI's detail by its (unique) name.
+async fn ci_named(store: &Store, name: &str) -> CiDetail {
+    store.find_ci(name.into()).await.unwrap().unwrap().unwrap()
+}
+
 fn target(host: &str) -> NewSnmpTarget {
     NewSnmpTarget {
         host: host.into(),
@@ -132,7 +137,7 @@ async fn a_polled_device_becomes_a_network_device_ci_and_its_changes_are_history
             .unwrap(),
         ci
     );
-    let detail = store.find_ci("sw1".into()).await.unwrap().unwrap().unwrap();
+    let detail = ci_named(&store, "sw1").await;
     assert_eq!(detail.ci.class, "network_device");
     assert_eq!(detail.attributes["firmware"], "15.2(7)E8");
     let summaries: Vec<&str> = detail.history.iter().map(|h| h.summary.as_str()).collect();
@@ -225,12 +230,7 @@ async fn neighbours_become_cis_and_links_and_a_host_mac_behind_a_port_is_connect
         .record_device_poll(sw1, first, config.clone())
         .await
         .unwrap();
-    let core = store
-        .find_ci("core1".into())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let core = ci_named(&store, "core1").await;
     assert_eq!(core.ci.class, "network_device");
     let links = store.ci_links(sw1_ci).await.unwrap();
     let described: Vec<String> = links
@@ -249,12 +249,7 @@ async fn neighbours_become_cis_and_links_and_a_host_mac_behind_a_port_is_connect
             "sw1 Gi1/0/48 -> core1 xe-0/0/1 (lldp)",
         ]
     );
-    let web1 = store
-        .find_ci("web1".into())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let web1 = ci_named(&store, "web1").await;
     assert!(
         web1.relations
             .iter()
@@ -299,12 +294,7 @@ async fn neighbours_become_cis_and_links_and_a_host_mac_behind_a_port_is_connect
         .record_device_poll(sw1, edge, config.clone())
         .await
         .unwrap();
-    let edge9 = store
-        .find_ci("edge9".into())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let edge9 = ci_named(&store, "edge9").await;
     let mut edge_poll = poll(4_000, "edge9", "FOC9", "15.2");
     edge_poll.macs = BTreeSet::from(["00:1b:54:aa:00:09".to_string()]);
     assert_eq!(
@@ -318,12 +308,7 @@ async fn neighbours_become_cis_and_links_and_a_host_mac_behind_a_port_is_connect
     // The fdb and lldp links of the first poll are gone with the third poll (only cdp now).
     let links = store.ci_links(sw1_ci).await.unwrap();
     assert_eq!(links.len(), 1, "{links:?}");
-    let web1 = store
-        .find_ci("web1".into())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let web1 = ci_named(&store, "web1").await;
     assert!(!web1.relations.iter().any(|r| r.kind == "connected_to"));
     store.close();
 }
