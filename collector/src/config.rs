@@ -31,6 +31,16 @@ pub struct Config {
     pub snmp: crate::snmp::SnmpConfig,
     #[serde(default)]
     pub rules: RulesConfig,
+    /// `[tickets]`: how tickets are delivered (retries, correlation key prefix, ...).
+    #[serde(default)]
+    pub tickets: crate::tickets::TicketsConfig,
+    /// `[[connectors]]`: the service desks escalated events go to.
+    #[serde(default)]
+    pub connectors: Vec<crate::tickets::ConnectorConfig>,
+    /// `[[routes]]`: which connector (and queue) takes which events; none: every connector
+    /// takes every escalated event.
+    #[serde(default)]
+    pub routes: Vec<crate::tickets::RouteConfig>,
 }
 
 /// `[rules]`: threshold rules laid over the shipped defaults.
@@ -122,6 +132,9 @@ impl Config {
             identification: Default::default(),
             snmp: Default::default(),
             rules: Default::default(),
+            tickets: Default::default(),
+            connectors: Vec::new(),
+            routes: Vec::new(),
         }
     }
 
@@ -144,6 +157,12 @@ impl Config {
             ));
         }
         config.snmp.validate()?;
+        crate::tickets::config::validate(&config.connectors, &config.routes)?;
+        if config.tickets.max_attempts == 0 || config.tickets.retry_initial_ms == 0 {
+            return Err(
+                "tickets.max_attempts and tickets.retry_initial_ms must be positive".into(),
+            );
+        }
         if config.store.retention_days == 0 {
             return Err("store.retention_days: must be at least 1".into());
         }

@@ -15,6 +15,7 @@ pub mod secrets;
 pub mod server;
 pub mod snmp;
 pub mod store;
+pub mod tickets;
 
 /// Random bytes from the operating system.
 pub fn random_bytes<const N: usize>() -> anyhow::Result<[u8; N]> {

@@ -109,10 +109,15 @@ async fn events_are_recorded_escalated_after_a_silence_and_restored_after_a_rest
     let (store, web1, _) = store_with_cis(dir.path()).await;
     let t0 = steward_collector::now_ms();
     let clock = Arc::new(ManualClock::new(t0));
-    let (service, task) =
-        EventService::start(store.clone(), RuleSet::with_defaults(), None, clock.clone())
-            .await
-            .unwrap();
+    let (service, task) = EventService::start(
+        store.clone(),
+        RuleSet::with_defaults(),
+        None,
+        clock.clone(),
+        Default::default(),
+    )
+    .await
+    .unwrap();
 
     // A silence on web1 for an hour: the event is recorded but not escalated.
     store
@@ -169,10 +174,15 @@ async fn events_are_recorded_escalated_after_a_silence_and_restored_after_a_rest
     // A restart: the open event is restored, and the same problem is not a second event.
     service.flush().await;
     task.abort();
-    let (service, task) =
-        EventService::start(store.clone(), RuleSet::with_defaults(), None, clock.clone())
-            .await
-            .unwrap();
+    let (service, task) = EventService::start(
+        store.clone(),
+        RuleSet::with_defaults(),
+        None,
+        clock.clone(),
+        Default::default(),
+    )
+    .await
+    .unwrap();
     clock.advance_secs(60);
     service.metrics(web1, fs(97.0), 60);
     service.flush().await;
@@ -224,10 +234,15 @@ async fn a_host_behind_an_unreachable_switch_is_a_symptom_not_a_second_escalatio
         .unwrap();
     let t0 = steward_collector::now_ms();
     let clock = Arc::new(ManualClock::new(t0));
-    let (service, task) =
-        EventService::start(store.clone(), RuleSet::with_defaults(), None, clock.clone())
-            .await
-            .unwrap();
+    let (service, task) = EventService::start(
+        store.clone(),
+        RuleSet::with_defaults(),
+        None,
+        clock.clone(),
+        Default::default(),
+    )
+    .await
+    .unwrap();
     // web1 reports, then both go quiet: the switch stops answering SNMP.
     service.metrics(web1, Vec::new(), 60);
     service.flush().await;
@@ -293,10 +308,15 @@ async fn a_denied_package_already_installed_raises_its_event_when_the_collector_
         .await
         .unwrap();
     let clock = Arc::new(ManualClock::new(steward_collector::now_ms()));
-    let (service, task) =
-        EventService::start(store.clone(), RuleSet::with_defaults(), None, clock.clone())
-            .await
-            .unwrap();
+    let (service, task) = EventService::start(
+        store.clone(),
+        RuleSet::with_defaults(),
+        None,
+        clock.clone(),
+        Default::default(),
+    )
+    .await
+    .unwrap();
     service.flush().await;
     let denied: Vec<EventRow> = events(&store)
         .await

@@ -19,6 +19,7 @@ use crate::rules::{
     root_causes, silence,
 };
 use crate::store::{EventChange, EventRow, SilenceRow, Store};
+use crate::tickets::route::{Destination, RouteFacts, Routes};
 
 use super::observe;
 
@@ -103,6 +104,7 @@ impl EventService {
         rules: RuleSet,
         rules_file: Option<PathBuf>,
         clock: Arc<dyn Clock>,
+        routes: Arc<Routes>,
     ) -> anyhow::Result<(Arc<EventService>, tokio::task::JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel(QUEUE);
         let service = Arc::new(EventService {
@@ -111,7 +113,7 @@ impl EventService {
             rules: std::sync::Mutex::new(summaries(&rules)),
             rules_file,
         });
-        let mut worker = Worker::new(store, rules, clock).await?;
+        let mut worker = Worker::new(store, rules, clock, routes).await?;
         let task = tokio::spawn(async move { worker.run(rx).await });
         Ok((service, task))
     }
@@ -248,10 +250,17 @@ struct Worker {
     held: HashMap<EventKey, String>,
     /// Open events whose state is firing or flapping, with their rule's metric.
     firing: HashMap<EventKey, Metric>,
+    /// Where escalated events' tickets go.
+    routes: Arc<Routes>,
 }
 
 impl Worker {
-    async fn new(store: Store, rules: RuleSet, clock: Arc<dyn Clock>) -> anyhow::Result<Worker> {
+    async fn new(
+        store: Store,
+        rules: RuleSet,
+        clock: Arc<dyn Clock>,
+        routes: Arc<Routes>,
+    ) -> anyhow::Result<Worker> {
         let engine = crate::rules::Engine::new(rules, clock.clone());
         let mut worker = Worker {
             store,
@@ -266,6 +275,7 @@ impl Worker {
             ids: HashMap::new(),
             held: HashMap::new(),
             firing: HashMap::new(),
+            routes,
         };
         worker.refresh().await?;
         for (ci, at, interval) in worker.store.latest_agent_reports().await? {
@@ -606,8 +616,16 @@ impl Worker {
         if due.is_empty() {
             return;
         }
-        let ids: Vec<i64> = due.iter().map(|(_, id)| *id).collect();
-        match self.store.mark_escalated(ids, now).await {
+        let mut events = Vec::with_capacity(due.len());
+        for (key, id) in &due {
+            let severity = self
+                .engine
+                .status(key)
+                .map(|s| s.severity.as_str())
+                .unwrap_or("warning");
+            events.push((*id, self.destinations(key, severity).await));
+        }
+        match self.store.escalate_events(events, now).await {
             Ok(()) => {
                 for (key, _) in due {
                     self.held.remove(&key);
@@ -686,6 +704,18 @@ impl Worker {
                     silenced_by = Some(format!("silenced: {reason}"));
                 }
             }
+            let escalate_now = match (t.to, &silenced_by) {
+                (EventState::Firing | EventState::Flapping, None) => {
+                    opening || self.held.contains_key(&key)
+                }
+                _ => false,
+            };
+            let escalate_to = if escalate_now {
+                escalate.push(key.clone());
+                Some(self.destinations(&key, t.severity.as_str()).await)
+            } else {
+                None
+            };
             changes.push(EventChange {
                 rule: t.rule.clone(),
                 ci_id: t.ci_id,
@@ -708,6 +738,7 @@ impl Worker {
                     ),
                     None => t.cause.as_str().replace('_', " "),
                 },
+                escalate: escalate_to,
             });
             match (t.to, &silenced_by) {
                 (EventState::Resolved, _) => {
@@ -715,11 +746,6 @@ impl Worker {
                 }
                 (EventState::Firing | EventState::Flapping, Some(why)) => {
                     self.held.insert(key.clone(), why.clone());
-                }
-                (EventState::Firing | EventState::Flapping, None)
-                    if opening || self.held.contains_key(&key) =>
-                {
-                    escalate.push(key.clone());
                 }
                 _ => {}
             }
@@ -743,21 +769,27 @@ impl Worker {
                 _ => {}
             }
         }
-        let escalate_ids: Vec<i64> = escalate
-            .iter()
-            .filter_map(|key| self.ids.get(key).copied())
-            .collect();
-        if !escalate_ids.is_empty() {
-            let now = self.clock.now_ms();
-            match self.store.mark_escalated(escalate_ids, now).await {
-                Ok(()) => {
-                    for key in &escalate {
-                        self.held.remove(key);
-                    }
-                }
-                Err(error) => tracing::warn!(%error, "cannot mark events escalated"),
-            }
+        // Marked escalated (and their tickets queued) in the same transaction as the change.
+        for key in &escalate {
+            self.held.remove(key);
         }
+    }
+
+    /// Where an event's tickets go: routing over the CI's class, services, tags and owner.
+    async fn destinations(&mut self, key: &EventKey, severity: &str) -> Vec<Destination> {
+        if self.routes.is_empty() {
+            return Vec::new();
+        }
+        let facts = self.ensure_facts(key.ci_id).await;
+        let owner = self.store.ci_owner(key.ci_id).await.unwrap_or_default();
+        self.routes.destinations(&RouteFacts {
+            rule: &key.rule,
+            severity,
+            class: &facts.class,
+            services: &facts.services,
+            tags: &facts.tags,
+            owner: &owner,
+        })
     }
 }
 

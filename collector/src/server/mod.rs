@@ -159,6 +159,24 @@ pub async fn serve(
     let state = loaded.state.clone();
     sync_config_targets(&state).await?;
     let rules_file = state.config.rules.file.clone();
+    let routes = Arc::new(crate::tickets::route::Routes::new(
+        &state.config.connectors,
+        &state.config.routes,
+    ));
+    let dispatcher = if state.config.connectors.is_empty() {
+        None
+    } else {
+        let dispatcher = crate::tickets::dispatcher::Dispatcher::new(
+            state.store.clone(),
+            state.config.tickets.clone(),
+            &state.config.connectors,
+        )?;
+        tracing::info!(
+            connectors = state.config.connectors.len(),
+            "ticket dispatcher started"
+        );
+        Some(tokio::spawn(dispatcher.run()))
+    };
     let mut engine_task = None;
     let mut reloader = None;
     if state.config.rules.enabled {
@@ -168,6 +186,7 @@ pub async fn serve(
             rules,
             rules_file,
             Arc::new(crate::rules::SystemClock),
+            routes,
         )
         .await?;
         let _ = state.events.set(events.clone());
@@ -254,6 +273,11 @@ pub async fn serve(
     }
     if let Some(task) = engine_task {
         task.abort();
+    }
+    // Rows mid-delivery stay pending; the next start delivers them (a create marked sent is
+    // searched for first, so none is made twice).
+    if let Some(dispatcher) = dispatcher {
+        dispatcher.abort();
     }
     let store = state.store.clone();
     tokio::task::spawn_blocking(move || store.close())

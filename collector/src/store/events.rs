@@ -5,7 +5,9 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
+use super::tickets::{OP_ACKNOWLEDGE, OP_COMMENT, OP_RESOLVE, event_key, queue_open, queue_update};
 use super::{Store, StoreError};
+use crate::tickets::route::Destination;
 
 /// One change the rules engine decided.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,6 +29,10 @@ pub struct EventChange {
     /// The CI whose open event this one is a symptom of.
     pub symptom_of_ci: Option<i64>,
     pub note: String,
+    /// Escalate it now: mark it escalated and queue its tickets to these destinations (none
+    /// when no connector takes it). `None`: not now (pending, held back, or escalated before).
+    #[serde(default)]
+    pub escalate: Option<Vec<Destination>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -135,15 +141,17 @@ pub(super) fn apply_change(conn: &Connection, c: &EventChange) -> Result<Option<
     if !exists {
         return Ok(None);
     }
-    let open: Option<(i64, String, String)> = conn
+    let open: Option<(i64, String, String, bool)> = conn
         .prepare_cached(
-            "SELECT id, state, severity FROM events
+            "SELECT id, state, severity, escalated_at IS NOT NULL FROM events
              WHERE rule = ?1 AND ci_id = ?2 AND instance = ?3 AND state != 'resolved'",
         )?
         .query_row(params![c.rule, c.ci_id, c.instance], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })
         .optional()?;
+    let escalated = open.as_ref().is_some_and(|o| o.3);
+    let before: Option<(String, String)> = open.as_ref().map(|o| (o.1.clone(), o.2.clone()));
     let symptom_of: Option<i64> = match c.symptom_of_ci {
         Some(root) => conn
             .prepare_cached(
@@ -154,7 +162,7 @@ pub(super) fn apply_change(conn: &Connection, c: &EventChange) -> Result<Option<
             .optional()?,
         None => None,
     };
-    let from: Option<String> = open.as_ref().map(|(_, s, _)| s.clone());
+    let from: Option<String> = open.as_ref().map(|o| o.1.clone());
     let id = match open {
         None if c.to_state == "resolved" => return Ok(None),
         None => conn
@@ -181,13 +189,16 @@ pub(super) fn apply_change(conn: &Connection, c: &EventChange) -> Result<Option<
                 ],
                 |r| r.get(0),
             )?,
-        Some((id, state, severity)) => {
+        Some((id, state, severity, _)) => {
             if state == c.to_state && severity == c.severity {
                 // The same state again: only the value and when it was last seen.
                 conn.prepare_cached(
                     "UPDATE events SET last_seen_at = ?2, value = ?3 WHERE id = ?1",
                 )?
                 .execute(params![id, c.at, c.value])?;
+                if let Some(destinations) = &c.escalate {
+                    escalate(conn, id, c, destinations)?;
+                }
                 return Ok(Some(id));
             }
             conn.prepare_cached(
@@ -226,7 +237,83 @@ pub(super) fn apply_change(conn: &Connection, c: &EventChange) -> Result<Option<
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![id, c.at, from, c.to_state, c.severity, c.value, c.threshold, c.note])?;
+    match &c.escalate {
+        Some(destinations) if !escalated => escalate(conn, id, c, destinations)?,
+        _ if escalated => {
+            if let Some((op, note)) = ticket_update(before.as_ref(), c) {
+                queue_update(conn, id, op, &note, c.at)?;
+            }
+        }
+        _ => {}
+    }
     Ok(Some(id))
+}
+
+/// Marks an event escalated and queues its tickets, in the transaction of its change.
+fn escalate(
+    conn: &Connection,
+    id: i64,
+    c: &EventChange,
+    destinations: &[Destination],
+) -> Result<(), StoreError> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE events SET escalated_at = ?2, silenced_by = NULL
+             WHERE id = ?1 AND escalated_at IS NULL",
+        )?
+        .execute(params![id, c.at])?;
+    if changed > 0 {
+        let key = event_key(&c.rule, c.ci_id, &c.instance);
+        queue_open(conn, id, &key, destinations, &c.note, c.at)?;
+    }
+    Ok(())
+}
+
+/// What an escalated event's change asks of its tickets: resolve when it clears, one comment
+/// when it starts flapping (not a ticket per flap), a comment when its severity moves.
+fn ticket_update(
+    before: Option<&(String, String)>,
+    c: &EventChange,
+) -> Option<(&'static str, String)> {
+    let (state, severity) = before?;
+    let value = match (c.value, c.threshold) {
+        (Some(v), Some(t)) => format!(" (value {v}, threshold {t})"),
+        (Some(v), None) => format!(" (value {v})"),
+        _ => String::new(),
+    };
+    if c.to_state == "resolved" {
+        let why = if c.note.is_empty() {
+            "recovered"
+        } else {
+            c.note.as_str()
+        };
+        return Some((
+            OP_RESOLVE,
+            format!(
+                "Resolved by Steward at {}: {why}{value}.",
+                crate::format_ms(Some(c.at))
+            ),
+        ));
+    }
+    if c.to_state == "flapping" && state != "flapping" {
+        return Some((
+            OP_COMMENT,
+            format!(
+                "Flapping: {} keeps changing state{value}; Steward comments here instead of opening tickets, and resolves this one when it settles.",
+                c.summary
+            ),
+        ));
+    }
+    if severity != &c.severity && c.to_state != "pending" {
+        return Some((
+            OP_COMMENT,
+            format!(
+                "Severity {severity} -> {}{value}: {}",
+                c.severity, c.summary
+            ),
+        ));
+    }
+    None
 }
 
 fn resolve_ci(conn: &Connection, key: &str) -> Result<Option<i64>, StoreError> {
@@ -246,7 +333,8 @@ impl Store {
         &self,
         changes: Vec<EventChange>,
     ) -> Result<Vec<Option<i64>>, StoreError> {
-        self.inner
+        let ids = self
+            .inner
             .writer
             .write(move |conn| {
                 changes
@@ -254,7 +342,9 @@ impl Store {
                     .map(|c| apply_change(conn, c))
                     .collect::<Result<Vec<_>, _>>()
             })
-            .await
+            .await;
+        self.outbox_changed();
+        ids
     }
 
     pub async fn list_events(&self, filter: EventFilter) -> Result<Vec<EventRow>, StoreError> {
@@ -358,9 +448,24 @@ impl Store {
                      VALUES (?1, ?2, ?3, ?3, ?4, ?5)",
                     params![id, at, state, severity, format!("acknowledged by {by}")],
                 )?;
+                let escalated: bool = conn.query_row(
+                    "SELECT escalated_at IS NOT NULL FROM events WHERE id = ?1",
+                    [id],
+                    |r| r.get(0),
+                )?;
+                if escalated && state != "resolved" {
+                    queue_update(
+                        conn,
+                        id,
+                        OP_ACKNOWLEDGE,
+                        &format!("Acknowledged in Steward by {by}."),
+                        at,
+                    )?;
+                }
                 Ok(true)
             })
             .await?;
+        self.outbox_changed();
         if !found {
             return Ok(None);
         }
@@ -396,25 +501,56 @@ impl Store {
             silenced_by: None,
             symptom_of_ci: None,
             note: format!("resolved by {by}: {reason}"),
+            escalate: None,
         }])
         .await?;
         Ok(before)
     }
 
-    /// Marks events escalated (sent, or due to be sent, to the service desk) at `at`.
-    pub async fn mark_escalated(&self, ids: Vec<i64>, at: i64) -> Result<(), StoreError> {
+    /// Escalates events held back until now (a silence or window ended, a root cause
+    /// cleared): each is marked escalated and its tickets queued in one transaction.
+    pub async fn escalate_events(
+        &self,
+        events: Vec<(i64, Vec<Destination>)>,
+        at: i64,
+    ) -> Result<(), StoreError> {
         self.inner
             .writer
             .write(move |conn| {
-                let mut stmt = conn.prepare_cached(
-                    "UPDATE events SET escalated_at = ?2, silenced_by = NULL WHERE id = ?1 AND escalated_at IS NULL",
-                )?;
-                for id in ids {
-                    stmt.execute(params![id, at])?;
+                for (id, destinations) in &events {
+                    let Some((rule, ci_id, instance)) = conn
+                        .prepare_cached(
+                            "SELECT rule, ci_id, instance FROM events
+                             WHERE id = ?1 AND escalated_at IS NULL AND state != 'resolved'",
+                        )?
+                        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                        .optional()?
+                    else {
+                        continue;
+                    };
+                    let change = EventChange {
+                        rule,
+                        ci_id,
+                        instance,
+                        to_state: String::new(),
+                        severity: String::new(),
+                        value: None,
+                        threshold: None,
+                        at,
+                        summary: String::new(),
+                        description: String::new(),
+                        silenced_by: None,
+                        symptom_of_ci: None,
+                        note: "escalated after being held back".into(),
+                        escalate: None,
+                    };
+                    escalate(conn, *id, &change, destinations)?;
                 }
                 Ok::<_, StoreError>(())
             })
-            .await
+            .await?;
+        self.outbox_changed();
+        Ok(())
     }
 
     pub async fn add_silence(&self, silence: SilenceRow) -> Result<i64, StoreError> {

@@ -47,6 +47,7 @@ fn change(
         silenced_by: None,
         symptom_of_ci: None,
         note: String::new(),
+        escalate: None,
     }
 }
 
@@ -160,7 +161,10 @@ async fn symptoms_point_at_the_root_causes_event_and_silences_are_kept_when_remo
     let (event, _) = store.event(symptom).await.unwrap().unwrap();
     assert_eq!(event.symptom_of, root);
     assert_eq!(event.silenced_by.as_deref(), Some("symptom of sw1"));
-    store.mark_escalated(vec![symptom], 3_000).await.unwrap();
+    store
+        .escalate_events(vec![(symptom, Vec::new())], 3_000)
+        .await
+        .unwrap();
     let (event, _) = store.event(symptom).await.unwrap().unwrap();
     assert_eq!((event.escalated_at, event.silenced_by), (Some(3_000), None));
 

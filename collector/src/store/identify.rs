@@ -398,6 +398,26 @@ pub(super) fn move_dependents(
     into: i64,
     now: i64,
 ) -> Result<(), StoreError> {
+    // Escalated duplicates' tickets are resolved too (outbox rows in this transaction).
+    let duplicates: Vec<i64> = conn
+        .prepare(
+            "SELECT id FROM events WHERE ci_id = ?1 AND state != 'resolved' AND escalated_at IS NOT NULL
+               AND EXISTS (SELECT 1 FROM events o WHERE o.ci_id = ?2 AND o.rule = events.rule
+                           AND o.instance = events.instance AND o.state != 'resolved')",
+        )?
+        .query_map(params![from, into], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for id in duplicates {
+        super::tickets::queue_update(
+            conn,
+            id,
+            super::tickets::OP_RESOLVE,
+            &format!(
+                "Resolved by Steward: the CI was merged into CI {into}, which has the same event open."
+            ),
+            now,
+        )?;
+    }
     conn.execute(
         "UPDATE events SET state = 'resolved', resolved_at = ?3, resolved_reason = 'merged into CI ' || ?2
          WHERE ci_id = ?1 AND state != 'resolved' AND EXISTS (

@@ -17,6 +17,7 @@ mod relations;
 mod schema;
 mod snmp;
 mod software_index;
+mod tickets;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -38,6 +39,10 @@ pub use relations::{
     ServiceDetail, ServiceSpec, known_class,
 };
 pub use snmp::{CiLink, DevicePoll, NewSnmpTarget, PolledNeighbour, SnmpTargetRow};
+pub use tickets::{
+    Delivery, OP_ACKNOWLEDGE, OP_COMMENT, OP_OPEN, OP_RESOLVE, OutboxItem, OutboxRow, TicketLink,
+    event_key,
+};
 
 /// Read connections kept open for reuse.
 const READ_POOL_MAX: usize = 4;
@@ -81,6 +86,8 @@ struct Inner {
     checkpointer: Mutex<checkpointer::Checkpointer>,
     readers: Mutex<Vec<Connection>>,
     identification: Arc<IdentifyConfig>,
+    /// Notified after outbox rows are committed (wakes the ticket dispatcher).
+    outbox: Arc<tokio::sync::Notify>,
 }
 
 impl Store {
@@ -114,6 +121,7 @@ impl Store {
                 checkpointer,
                 readers: Mutex::new(Vec::new()),
                 identification: Arc::new(identification),
+                outbox: Arc::new(tokio::sync::Notify::new()),
             }),
         })
     }

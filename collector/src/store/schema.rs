@@ -369,6 +369,45 @@ const MIGRATIONS: &[&str] = &[
         removed_at  INTEGER
     );
     "#,
+    // 11: tickets. The outbox: what each escalated event's transitions ask of the service desk,
+    // written in the same transaction as the event change and delivered per (event key,
+    // connector) in id order; dead rows wait for an admin's retry. The external ticket of
+    // each event on each connector, stored the moment it is known.
+    r#"
+    CREATE TABLE ticket_outbox (
+        id          INTEGER PRIMARY KEY,
+        event_id    INTEGER NOT NULL REFERENCES events(id),
+        event_key   TEXT NOT NULL,               -- rule, CI, instance: delivery order per key
+        connector   TEXT NOT NULL,
+        queue       TEXT NOT NULL DEFAULT '',
+        op          TEXT NOT NULL,               -- open, comment, acknowledge, resolve
+        note        TEXT NOT NULL DEFAULT '',
+        created_at  INTEGER NOT NULL,
+        state       TEXT NOT NULL DEFAULT 'pending',  -- pending, done, dead
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        next_at     INTEGER NOT NULL,
+        sent_at     INTEGER,                     -- a create was sent: its outcome may be unknown
+        done_at     INTEGER,
+        last_error  TEXT
+    );
+    CREATE INDEX ticket_outbox_due ON ticket_outbox(next_at) WHERE state = 'pending';
+    CREATE INDEX ticket_outbox_order ON ticket_outbox(event_key, connector, id) WHERE state != 'done';
+    CREATE INDEX ticket_outbox_event ON ticket_outbox(event_id, op);
+    CREATE TABLE tickets (
+        event_id         INTEGER NOT NULL REFERENCES events(id),
+        connector        TEXT NOT NULL,
+        external_id      TEXT NOT NULL,
+        display          TEXT NOT NULL DEFAULT '',
+        correlation_key  TEXT NOT NULL,
+        event_key        TEXT NOT NULL,
+        status           TEXT NOT NULL,          -- open, resolved
+        created_at       INTEGER NOT NULL,
+        updated_at       INTEGER NOT NULL,
+        resolved_at      INTEGER,
+        PRIMARY KEY (event_id, connector)
+    );
+    CREATE INDEX tickets_key ON tickets(event_key, connector, resolved_at);
+    "#,
 ];
 
 /// The schema version this build creates.

@@ -1,0 +1,356 @@
+//! The dispatcher: one task that claims due outbox rows and delivers each through its
+//! connector, at most `max_in_flight` at once per connector, in order per (event key,
+//! connector) (the store only hands out a row when every earlier row of its key and connector
+//! is delivered). Failures are retried with exponential backoff and jitter, honouring
+//! `Retry-After`; a row that keeps failing, or is refused for good, moves to the dead letter
+//! (`tickets list --failed`, `tickets retry`).
+//!
+//! Exactly once: a create's ticket id is stored in the transaction that marks its row done.
+//! Before a create is sent, the row is marked sent; a row found marked (the try timed out,
+//! the connection dropped after sending, the collector was killed mid-call) first searches
+//! the system for its correlation key, and only creates when nothing is found.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, mpsc};
+
+use super::config::{ConnectorConfig, OnRefire, TicketsConfig};
+use super::{Connector, ConnectorError, TicketRef, Update};
+use crate::store::{
+    Delivery, OP_ACKNOWLEDGE, OP_COMMENT, OP_OPEN, OP_RESOLVE, OutboxItem, Store, StoreError,
+    TicketLink,
+};
+
+/// Most rows claimed per look at the outbox.
+const CLAIM: i64 = 1024;
+/// Longest sleep between looks when nothing wakes the dispatcher (a safety net: new rows and
+/// finished deliveries wake it at once).
+const IDLE: Duration = Duration::from_secs(5);
+
+/// A configured connector and its concurrency bound.
+#[derive(Debug)]
+struct Entry {
+    connector: Box<dyn Connector>,
+    config: ConnectorConfig,
+    permits: Arc<Semaphore>,
+}
+
+#[derive(Debug)]
+pub struct Dispatcher {
+    store: Store,
+    settings: TicketsConfig,
+    connectors: HashMap<String, Arc<Entry>>,
+}
+
+impl Dispatcher {
+    /// Builds every connector (reading its secret files); an error names the connector.
+    pub fn new(
+        store: Store,
+        settings: TicketsConfig,
+        configs: &[ConnectorConfig],
+    ) -> anyhow::Result<Dispatcher> {
+        let mut connectors = HashMap::new();
+        for config in configs {
+            let connector = super::build(config)?;
+            connectors.insert(
+                config.name.clone(),
+                Arc::new(Entry {
+                    connector,
+                    config: config.clone(),
+                    permits: Arc::new(Semaphore::new(config.max_in_flight)),
+                }),
+            );
+        }
+        Ok(Dispatcher {
+            store,
+            settings,
+            connectors,
+        })
+    }
+
+    /// Delivers until the task is aborted. Rows left mid-delivery by an abort (or a crash)
+    /// are still pending and are picked up again at the next start.
+    pub async fn run(self) {
+        let signal = self.store.outbox_signal();
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<i64>();
+        let mut in_flight: HashSet<i64> = HashSet::new();
+        let this = Arc::new(self);
+        loop {
+            while let Ok(id) = done_rx.try_recv() {
+                in_flight.remove(&id);
+            }
+            let now = crate::now_ms();
+            match this.store.due_outbox(now, CLAIM).await {
+                Ok(items) => {
+                    for item in items {
+                        if in_flight.contains(&item.id) {
+                            continue;
+                        }
+                        let Some(entry) = this.connectors.get(&item.connector).cloned() else {
+                            let error = format!(
+                                "connector {:?} is not configured (any more): add it back and retry",
+                                item.connector
+                            );
+                            if let Err(e) = this
+                                .store
+                                .outbox_delivered(item, false, Delivery::Dead { error }, now)
+                                .await
+                            {
+                                tracing::warn!(error = %e, "cannot record a ticket delivery");
+                            }
+                            continue;
+                        };
+                        let Ok(permit) = entry.permits.clone().try_acquire_owned() else {
+                            continue;
+                        };
+                        in_flight.insert(item.id);
+                        let this = this.clone();
+                        let done = done_tx.clone();
+                        tokio::spawn(async move {
+                            let id = item.id;
+                            this.deliver(&entry, item).await;
+                            drop(permit);
+                            let _ = done.send(id);
+                        });
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "cannot read the ticket outbox"),
+            }
+            let wait = match this.store.next_outbox_due().await {
+                Ok(Some(at)) if at > now => {
+                    Duration::from_millis(u64::try_from(at - now).unwrap_or(0)).min(IDLE)
+                }
+                _ => IDLE,
+            };
+            tokio::select! {
+                _ = signal.notified() => {}
+                Some(id) = done_rx.recv() => { in_flight.remove(&id); }
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// One try of one row, and its outcome recorded.
+    async fn deliver(&self, entry: &Entry, item: OutboxItem) {
+        let mut counted = false;
+        let result = self.attempt(entry, &item, &mut counted).await;
+        let now = crate::now_ms();
+        let tries = item.attempts + 1;
+        let delivery = match result {
+            Ok(delivery) => {
+                tracing::info!(
+                    connector = item.connector,
+                    event = item.event_id,
+                    op = item.op,
+                    "ticket delivered"
+                );
+                delivery
+            }
+            Err(ConnectorError::Retryable {
+                message,
+                retry_after,
+                ..
+            }) if tries < i64::from(self.settings.max_attempts) => {
+                let delay = retry_after.unwrap_or_else(|| self.backoff(tries));
+                tracing::warn!(
+                    connector = item.connector,
+                    event = item.event_id,
+                    op = item.op,
+                    tries,
+                    retry_in_ms = delay.as_millis() as u64,
+                    error = message,
+                    "ticket delivery failed; will retry"
+                );
+                Delivery::Retry {
+                    next_at: now + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2),
+                    error: message,
+                }
+            }
+            Err(ConnectorError::Retryable { message, .. }) => {
+                let error = format!("gave up after {tries} tries: {message}");
+                tracing::error!(
+                    connector = item.connector,
+                    event = item.event_id,
+                    op = item.op,
+                    error,
+                    "ticket delivery moved to the dead letter"
+                );
+                Delivery::Dead { error }
+            }
+            Err(ConnectorError::Rejected { message }) => {
+                tracing::error!(
+                    connector = item.connector,
+                    event = item.event_id,
+                    op = item.op,
+                    error = message,
+                    "ticket refused; moved to the dead letter"
+                );
+                Delivery::Dead { error: message }
+            }
+        };
+        if let Err(error) = self
+            .store
+            .outbox_delivered(item, counted, delivery, now)
+            .await
+        {
+            // The row stays pending and is tried again: a create found marked sent searches
+            // first, so this cannot duplicate it.
+            tracing::error!(%error, "cannot record a ticket delivery");
+        }
+    }
+
+    /// `initial × 2^(tries-1)`, capped, with jitter: uniform in [half, whole].
+    fn backoff(&self, tries: i64) -> Duration {
+        let exponent = u32::try_from(tries.saturating_sub(1)).unwrap_or(0).min(30);
+        let base = self
+            .settings
+            .retry_initial_ms
+            .saturating_mul(1u64 << exponent)
+            .min(self.settings.retry_max_secs.saturating_mul(1000).max(1));
+        let random = crate::random_bytes::<8>()
+            .map(u64::from_le_bytes)
+            .unwrap_or(0);
+        let half = base / 2;
+        Duration::from_millis(half + random % (base - half + 1))
+    }
+
+    async fn attempt(
+        &self,
+        entry: &Entry,
+        item: &OutboxItem,
+        counted: &mut bool,
+    ) -> Result<Delivery, ConnectorError> {
+        let history_ms = i64::from(self.settings.history_hours) * 3_600_000;
+        let Some(context) = self
+            .store
+            .ticket_context(item.event_id, history_ms)
+            .await
+            .map_err(store_error)?
+        else {
+            return Err(ConnectorError::rejected("the event no longer exists"));
+        };
+        let link = self
+            .store
+            .ticket_link(item.event_id, item.connector.clone())
+            .await
+            .map_err(store_error)?;
+        let key = link.as_ref().map_or_else(
+            || format!("{}-{}", self.settings.correlation_prefix, item.event_id),
+            |l| l.correlation_key.clone(),
+        );
+        let render = |key: &str| {
+            context.render(
+                entry.config.summary_template.as_deref(),
+                entry.config.body_template.as_deref(),
+                key,
+                &item.queue,
+                crate::today(),
+            )
+        };
+        let ticket = render(&key);
+        let connector = entry.connector.as_ref();
+        let opened = |external: TicketRef, correlation_key: String| {
+            Delivery::Opened(TicketLink {
+                event_id: item.event_id,
+                connector: item.connector.clone(),
+                external_id: external.id,
+                display: external.display,
+                correlation_key,
+                status: "open".into(),
+                resolved_at: None,
+            })
+        };
+        if item.op == OP_OPEN {
+            if link.is_some() {
+                return Ok(Delivery::Done);
+            }
+            if entry.config.on_refire == OnRefire::Reopen {
+                let window_ms = i64::try_from(entry.config.reopen_within_secs.saturating_mul(1000))
+                    .unwrap_or(i64::MAX);
+                let since = context.first_seen_at.saturating_sub(window_ms);
+                if let Some(previous) = self
+                    .store
+                    .recent_ticket(item.event_key.clone(), item.connector.clone(), since)
+                    .await
+                    .map_err(store_error)?
+                {
+                    let external = TicketRef {
+                        id: previous.external_id,
+                        display: previous.display,
+                    };
+                    let ticket = render(&previous.correlation_key);
+                    let note = format!(
+                        "Reopened by Steward: the problem is back ({}), {} after it was resolved.",
+                        ticket.summary,
+                        humantime::format_duration(Duration::from_secs(
+                            u64::try_from(
+                                (context.first_seen_at - previous.resolved_at.unwrap_or(0)) / 1000
+                            )
+                            .unwrap_or(0)
+                        ))
+                    );
+                    connector
+                        .update(&external, &ticket, Update::Reopen, &note)
+                        .await?;
+                    return Ok(opened(external, previous.correlation_key));
+                }
+            }
+            if item.sent_before
+                && !connector.idempotent_create()
+                && let Some(found) = connector.find(&ticket).await?
+            {
+                tracing::info!(
+                    connector = item.connector,
+                    event = item.event_id,
+                    ticket = found.id,
+                    "an earlier create whose answer was lost had made the ticket: not creating it again"
+                );
+                return Ok(opened(found, key));
+            }
+            if !connector.idempotent_create() {
+                self.store
+                    .outbox_sending(item.id, crate::now_ms())
+                    .await
+                    .map_err(store_error)?;
+                *counted = true;
+            }
+            let created = connector.create(&ticket).await?;
+            return Ok(opened(created, key));
+        }
+        let Some(link) = link else {
+            return Err(ConnectorError::rejected(format!(
+                "no ticket was opened for event {} on {}",
+                item.event_id, item.connector
+            )));
+        };
+        let external = TicketRef {
+            id: link.external_id,
+            display: link.display,
+        };
+        let (update, status) = match item.op.as_str() {
+            OP_RESOLVE => (Update::Resolve, Some("resolved")),
+            OP_ACKNOWLEDGE => (Update::Acknowledge, None),
+            OP_COMMENT => (Update::Comment, None),
+            other => {
+                return Err(ConnectorError::rejected(format!(
+                    "unknown outbox operation {other:?}"
+                )));
+            }
+        };
+        connector
+            .update(&external, &ticket, update, &item.note)
+            .await?;
+        Ok(status.map_or(Delivery::Done, Delivery::Status))
+    }
+}
+
+/// The store failing is the collector's problem, not the ticket's: retry.
+fn store_error(error: StoreError) -> ConnectorError {
+    ConnectorError::Retryable {
+        message: format!("store: {error}"),
+        retry_after: None,
+        maybe_applied: false,
+    }
+}
