@@ -185,6 +185,7 @@ async fn execute(command: Command) -> Result<()> {
         Command::Events { command } => steward_collector::cli::events::events(command).await,
         Command::Silence { command } => steward_collector::cli::events::silence(command).await,
         Command::Rules { command } => steward_collector::cli::events::rules(command).await,
+        Command::Tickets { command } => steward_collector::cli::tickets::tickets(command).await,
         Command::Service {
             command:
                 ServiceCommand::Create {

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod events;
 pub mod quickstart;
 pub mod snmp;
+pub mod tickets;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -86,6 +87,11 @@ pub enum Command {
     Silence {
         #[command(subcommand)]
         command: events::SilenceCommand,
+    },
+    /// Tickets in the service desk: what was sent, what waits, the dead letter.
+    Tickets {
+        #[command(subcommand)]
+        command: tickets::TicketsCommand,
     },
     /// Threshold rules.
     Rules {

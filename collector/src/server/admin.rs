@@ -68,6 +68,8 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
             "/silences/{id}/remove",
             post(super::events_admin::remove_silence),
         )
+        .route("/tickets", get(super::tickets_admin::list_tickets))
+        .route("/tickets/retry", post(super::tickets_admin::retry_tickets))
         .route("/rules", get(super::events_admin::list_rules))
         .route("/rules/reload", post(super::events_admin::reload_rules))
         .route("/snmp/discover", post(super::snmp_admin::discover))

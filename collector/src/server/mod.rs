@@ -13,6 +13,7 @@ mod error;
 pub mod events_admin;
 mod ingest;
 pub mod snmp_admin;
+pub mod tickets_admin;
 mod tls;
 
 use std::path::Path;

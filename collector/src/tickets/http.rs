@@ -87,12 +87,12 @@ impl Client {
         let response = request
             .send()
             .await
-            .map_err(|e| transport_error(what, &e))?;
+            .map_err(|e| transport_error(what, &e.without_url()))?;
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = read_limited(response)
             .await
-            .map_err(|e| transport_error(what, &e))?;
+            .map_err(|e| transport_error(what, &e.without_url()))?;
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         if status.is_success() {
             return Ok(Answer {
