@@ -200,3 +200,6 @@ mod snmp_tests;
 
 #[cfg(test)]
 mod events_tests;
+
+#[cfg(test)]
+mod tickets_tests;

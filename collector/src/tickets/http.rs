@@ -165,7 +165,6 @@ fn error_text(body: &Value, bytes: &[u8]) -> Option<String> {
         body.pointer("/errorMessage"),
         body.pointer("/errorMessages/0"),
         body.pointer("/error"),
-        body.pointer("/1"),
     ];
     for value in candidates.into_iter().flatten() {
         if let Some(text) = value.as_str() {
