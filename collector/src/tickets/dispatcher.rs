@@ -14,7 +14,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 
 use super::config::{ConnectorConfig, OnRefire, TicketsConfig};
 use super::{Connector, ConnectorError, TicketRef, Update};
@@ -51,35 +52,52 @@ impl Dispatcher {
         settings: TicketsConfig,
         configs: &[ConnectorConfig],
     ) -> anyhow::Result<Dispatcher> {
-        let mut connectors = HashMap::new();
-        for config in configs {
-            let connector = super::build(config)?;
-            connectors.insert(
-                config.name.clone(),
-                Arc::new(Entry {
-                    connector,
-                    config: config.clone(),
-                    permits: Arc::new(Semaphore::new(config.max_in_flight)),
-                }),
-            );
-        }
-        Ok(Dispatcher {
+        let built = configs
+            .iter()
+            .map(|config| Ok((config.clone(), super::build(config)?)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Dispatcher::with_connectors(store, settings, built))
+    }
+
+    /// A dispatcher over connectors already built (each with its config entry).
+    pub fn with_connectors(
+        store: Store,
+        settings: TicketsConfig,
+        connectors: Vec<(ConnectorConfig, Box<dyn Connector>)>,
+    ) -> Dispatcher {
+        let connectors = connectors
+            .into_iter()
+            .map(|(config, connector)| {
+                (
+                    config.name.clone(),
+                    Arc::new(Entry {
+                        connector,
+                        permits: Arc::new(Semaphore::new(config.max_in_flight)),
+                        config,
+                    }),
+                )
+            })
+            .collect();
+        Dispatcher {
             store,
             settings,
             connectors,
-        })
+        }
     }
 
-    /// Delivers until the task is aborted. Rows left mid-delivery by an abort (or a crash)
-    /// are still pending and are picked up again at the next start.
+    /// Delivers until the task is aborted. Deliveries run as this task's children, so an
+    /// abort stops them too; rows left mid-delivery (or by a crash) are still pending and are
+    /// picked up again at the next start.
     pub async fn run(self) {
         let signal = self.store.outbox_signal();
-        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<i64>();
+        let mut deliveries: JoinSet<i64> = JoinSet::new();
         let mut in_flight: HashSet<i64> = HashSet::new();
         let this = Arc::new(self);
         loop {
-            while let Ok(id) = done_rx.try_recv() {
-                in_flight.remove(&id);
+            while let Some(done) = deliveries.try_join_next() {
+                if let Ok(id) = done {
+                    in_flight.remove(&id);
+                }
             }
             let now = crate::now_ms();
             match this.store.due_outbox(now, CLAIM).await {
@@ -107,12 +125,11 @@ impl Dispatcher {
                         };
                         in_flight.insert(item.id);
                         let this = this.clone();
-                        let done = done_tx.clone();
-                        tokio::spawn(async move {
+                        deliveries.spawn(async move {
                             let id = item.id;
                             this.deliver(&entry, item).await;
                             drop(permit);
-                            let _ = done.send(id);
+                            id
                         });
                     }
                 }
@@ -126,7 +143,11 @@ impl Dispatcher {
             };
             tokio::select! {
                 _ = signal.notified() => {}
-                Some(id) = done_rx.recv() => { in_flight.remove(&id); }
+                Some(done) = deliveries.join_next() => {
+                    if let Ok(id) = done {
+                        in_flight.remove(&id);
+                    }
+                }
                 _ = tokio::time::sleep(wait) => {}
             }
         }

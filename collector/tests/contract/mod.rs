@@ -38,6 +38,8 @@ pub struct Seen {
     pub query: String,
     pub headers: HeaderMap,
     pub body: serde_json::Value,
+    /// The body as sent (signatures are over these bytes).
+    pub raw: axum::body::Bytes,
     /// The status answered (0 when the answer was dropped).
     pub status: u16,
 }
@@ -188,6 +190,7 @@ where
                 serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned())
             })
         },
+        raw: bytes.clone(),
         status: 0,
     };
     let fault = shared.take_fault(&seen.path);
