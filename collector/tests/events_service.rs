@@ -344,3 +344,121 @@ async fn a_denied_package_already_installed_raises_its_event_when_the_collector_
     task.abort();
     store.close();
 }
+
+fn connectors(names: &[&str]) -> Vec<steward_collector::tickets::ConnectorConfig> {
+    names
+        .iter()
+        .map(|name| {
+            toml::from_str(&format!(
+                "name = \"{name}\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9\"\nsecret_file = \"/x\"\n"
+            ))
+            .unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn escalation_queues_tickets_where_the_routes_send_them_and_not_while_silenced() {
+    use steward_collector::tickets::RouteConfig;
+    use steward_collector::tickets::route::Routes;
+    let dir = tempfile::tempdir().unwrap();
+    let (store, web1, sw1) = store_with_cis(dir.path()).await;
+    let t0 = steward_collector::now_ms();
+    let clock = Arc::new(ManualClock::new(t0));
+    let routes = Routes::new(
+        &connectors(&["servers", "network"]),
+        &[
+            RouteConfig {
+                connector: "network".into(),
+                queue: Some("NOC".into()),
+                classes: vec!["network_device".into()],
+                ..RouteConfig::default()
+            },
+            RouteConfig {
+                connector: "servers".into(),
+                classes: vec!["server".into(), "workstation".into()],
+                ..RouteConfig::default()
+            },
+        ],
+    );
+    let (service, task) = EventService::start(
+        store.clone(),
+        RuleSet::with_defaults(),
+        None,
+        clock.clone(),
+        Arc::new(routes),
+    )
+    .await
+    .unwrap();
+    store
+        .add_silence(SilenceRow {
+            id: 0,
+            kind: "silence".into(),
+            matcher: serde_json::json!({ "ci": "web1" }),
+            starts_at: Some(t0),
+            ends_at: Some(t0 + 600_000),
+            recurrence: String::new(),
+            reason: "patching".into(),
+            created_by: "admin".into(),
+            created_at: t0,
+            removed_at: None,
+        })
+        .await
+        .unwrap();
+    service.silences_changed().await;
+    service.metrics(web1, fs(96.0), 60);
+    service.flush().await;
+    assert!(
+        store.list_outbox(false, 10).await.unwrap().is_empty(),
+        "silenced: nothing for the service desk"
+    );
+    // The silence ends with the problem still there: the ticket is queued then, once.
+    clock.advance_secs(660);
+    service.metrics(web1, fs(96.0), 60);
+    service.tick_now().await;
+    service.tick_now().await;
+    let rows = store.list_outbox(false, 10).await.unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        (rows[0].connector.as_str(), rows[0].op.as_str()),
+        ("servers", "open")
+    );
+    // The device goes unreachable: its event goes to the network desk's queue.
+    service.unreachable(sw1);
+    service.flush().await;
+    for _ in 0..3 {
+        clock.advance_secs(120);
+        service.unreachable(sw1);
+        service.tick_now().await;
+    }
+    let rows = store.list_outbox(false, 10).await.unwrap();
+    let network: Vec<_> = rows.iter().filter(|r| r.connector == "network").collect();
+    assert_eq!(network.len(), 1, "{rows:?}");
+    assert_eq!(network[0].ci_name, "sw1");
+    assert_eq!(
+        store
+            .due_outbox(i64::MAX, 10)
+            .await
+            .unwrap()
+            .iter()
+            .find(|i| i.connector == "network")
+            .unwrap()
+            .queue,
+        "NOC"
+    );
+    // Recovery resolves web1's ticket.
+    clock.advance_secs(60);
+    service.metrics(web1, fs(50.0), 60);
+    service.flush().await;
+    let ops: Vec<String> = store
+        .list_outbox(false, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.connector == "servers" && r.rule == "filesystem-full")
+        .map(|r| r.op)
+        .collect();
+    assert_eq!(ops, ["resolve", "open"]);
+    task.abort();
+    store.close();
+}
