@@ -287,7 +287,7 @@ impl Dispatcher {
             if link.is_some() {
                 return Ok(Delivery::Done);
             }
-            if entry.config.on_refire == OnRefire::Reopen {
+            if entry.config.on_refire == OnRefire::Reopen && connector.can_reopen() {
                 let window_ms = i64::try_from(entry.config.reopen_within_secs.saturating_mul(1000))
                     .unwrap_or(i64::MAX);
                 let since = context.first_seen_at.saturating_sub(window_ms);

@@ -158,6 +158,14 @@ fn transport_error(what: &str, error: &reqwest::Error) -> ConnectorError {
 
 /// The system's own error message, where its answer has one.
 fn error_text(body: &Value, bytes: &[u8]) -> Option<String> {
+    // ServiceNow: a generic message ("Operation Failed") and the field at fault in the detail.
+    if let (Some(message), Some(detail)) = (
+        body.pointer("/error/message").and_then(Value::as_str),
+        body.pointer("/error/detail").and_then(Value::as_str),
+    ) && !detail.is_empty()
+    {
+        return Some(truncate(&format!("{message}: {detail}")));
+    }
     let candidates = [
         body.pointer("/error/message"),
         body.pointer("/error/detail"),
@@ -245,7 +253,12 @@ mod tests {
 
     #[test]
     fn error_messages_come_from_the_answer() {
-        let body = serde_json::json!({"error": {"message": "Invalid table", "detail": "x"}});
+        let body = serde_json::json!({"error": {"message": "Operation Failed", "detail": "Data Policy Exception: close_code is mandatory"}});
+        assert_eq!(
+            error_text(&body, b"").as_deref(),
+            Some("Operation Failed: Data Policy Exception: close_code is mandatory")
+        );
+        let body = serde_json::json!({"error": {"message": "Invalid table"}});
         assert_eq!(error_text(&body, b"").as_deref(), Some("Invalid table"));
         let body = serde_json::json!(["ERROR_GLPI_ADD", "not allowed"]);
         assert_eq!(

@@ -26,9 +26,10 @@ use super::{BoxFuture, Connector, ConnectorError, Ticket, TicketRef, Update};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// The service desk new requests go to (a route's `queue` overrides it).
+    /// The service desk new requests go to. A route's `queue` overrides it: `"DESK"`, or
+    /// `"DESK/REQUEST_TYPE"` since request types belong to one service desk each.
     pub service_desk_id: String,
-    /// The request type of new requests.
+    /// The request type of new requests (unless the route's `queue` names one).
     pub request_type_id: String,
     /// The workflow transition that resolves a request (ids are per workflow).
     pub resolve_transition_id: String,
@@ -121,6 +122,10 @@ impl Connector for Jira {
         "jira_service_management"
     }
 
+    fn can_reopen(&self) -> bool {
+        self.config.reopen_transition_id.is_some()
+    }
+
     fn find<'a>(
         &'a self,
         ticket: &'a Ticket,
@@ -175,10 +180,15 @@ impl Connector for Jira {
         ticket: &'a Ticket,
     ) -> BoxFuture<'a, Result<TicketRef, ConnectorError>> {
         Box::pin(async move {
-            let desk = if ticket.queue.is_empty() {
-                &self.config.service_desk_id
-            } else {
-                &ticket.queue
+            let (desk, request_type) = match ticket.queue.trim() {
+                "" => (
+                    self.config.service_desk_id.as_str(),
+                    self.config.request_type_id.as_str(),
+                ),
+                queue => match queue.split_once('/') {
+                    Some((desk, kind)) => (desk.trim(), kind.trim()),
+                    None => (queue, self.config.request_type_id.as_str()),
+                },
             };
             let summary: String = ticket
                 .summary
@@ -198,7 +208,7 @@ impl Connector for Jira {
             }
             let body = json!({
                 "serviceDeskId": desk,
-                "requestTypeId": self.config.request_type_id,
+                "requestTypeId": request_type,
                 "requestFieldValues": fields,
             });
             let answer = self

@@ -146,6 +146,12 @@ pub trait Connector: Send + Sync + std::fmt::Debug {
         false
     }
 
+    /// True when [`Update::Reopen`] works here; otherwise a re-fire within the reopen window
+    /// opens a new ticket (e.g. Jira without a reopen transition configured).
+    fn can_reopen(&self) -> bool {
+        true
+    }
+
     /// Finds the open ticket carrying `ticket.correlation_key`, if any (searched before a
     /// create is repeated whose first try may have reached the system).
     fn find<'a>(

@@ -4,7 +4,7 @@
 //! anything else), and keeps the tickets it was given so tests can count them. Faults (500,
 //! 429 with Retry-After, a slow reply, an answer lost after the work was done) are injected
 //! per test. This file is the shared frame; one file per system holds its contract.
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, clippy::unwrap_used, clippy::result_large_err)]
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -206,8 +206,11 @@ where
             r
         }
         Some(Fault::Slow(delay)) => {
+            // The work is done first: a client that gives up waiting has still changed the
+            // system, as with a real one.
+            let response = handle(&seen, shared);
             tokio::time::sleep(delay).await;
-            handle(&seen, shared)
+            response
         }
         Some(Fault::LoseAnswer) => {
             let _ = handle(&seen, shared);
