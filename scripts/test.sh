@@ -26,6 +26,9 @@ fi
 
 command -v cargo >/dev/null || { echo "error: cargo not found; install Rust with rustup (rust-toolchain.toml pins the version)"; exit 1; }
 
+# The ticket connector tests run a real Request Tracker 5 on loopback (installed once).
+scripts/rt5.sh install
+
 # The end-to-end tests run the real binaries from target/debug.
 cargo build --workspace --bins --locked
 cargo test --workspace --locked

@@ -2,8 +2,6 @@
 //! (create → find → comment → resolve → reopen), Event Management, auth, faults and refusals.
 #![allow(clippy::unwrap_used)]
 
-// The shared frame's `body_json` returns `Result<_, Response>` (clippy::result_large_err).
-#[allow(clippy::result_large_err)]
 mod contract;
 #[path = "contract/servicenow.rs"]
 mod servicenow_contract;

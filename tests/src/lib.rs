@@ -2,6 +2,9 @@
 //! temporary directory on a free loopback port, enroll real agents against it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // reason: test support code
 
+pub mod proxy;
+pub mod rt;
+
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -208,7 +208,12 @@ impl Glpi {
         ticket: &Ticket,
     ) -> Result<TicketRef, ConnectorError> {
         let (asset, asset_note) = self.find_asset(session, ticket).await?;
-        let mut content = ticket.body.clone();
+        // GLPI refuses a ticket without content.
+        let mut content = if ticket.body.trim().is_empty() {
+            ticket.summary.clone()
+        } else {
+            ticket.body.clone()
+        };
         if let Some(note) = asset_note {
             content.push_str("\n\n");
             content.push_str(&note);
@@ -474,6 +479,9 @@ fn note_or_default(note: &str, update: Update, ticket: &Ticket) -> String {
 
 /// Plain text as GLPI's rich-text content: escaped, paragraphs with line breaks.
 fn html(text: &str) -> String {
+    if text.trim().is_empty() {
+        return String::new();
+    }
     let escaped = text
         .replace('&', "&amp;")
         .replace('<', "&lt;")

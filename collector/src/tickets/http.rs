@@ -166,6 +166,14 @@ fn error_text(body: &Value, bytes: &[u8]) -> Option<String> {
     {
         return Some(truncate(&format!("{message}: {detail}")));
     }
+    // PagerDuty: "Event object is invalid" and the fields at fault in `errors`.
+    if let Some(errors) = body.get("errors").and_then(Value::as_array) {
+        let texts: Vec<&str> = errors.iter().filter_map(Value::as_str).collect();
+        if !texts.is_empty() {
+            let message = body.get("message").and_then(Value::as_str).unwrap_or("");
+            return Some(truncate(&format!("{message}: {}", texts.join("; "))));
+        }
+    }
     let candidates = [
         body.pointer("/error/message"),
         body.pointer("/error/detail"),

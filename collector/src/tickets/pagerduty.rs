@@ -9,9 +9,7 @@
 //! The answers are read here rather than by `http::Client::send` because PagerDuty names the
 //! offending field only in its `errors` list (`message` is always "Event object is invalid").
 
-use std::time::Duration;
-
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -22,9 +20,6 @@ use super::{BoxFuture, Connector, ConnectorError, Severity, Ticket, TicketRef, U
 /// PagerDuty's limits.
 const MAX_DEDUP_KEY: usize = 255;
 const MAX_SUMMARY: usize = 1024;
-/// Largest answer read (PagerDuty's are a few hundred bytes).
-const MAX_ANSWER: usize = 64 * 1024;
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 /// `type = "pagerduty"` settings (beside the common ones: name, url, auth, ...).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -37,7 +32,6 @@ pub struct Config {
 #[derive(Debug)]
 pub struct PagerDuty {
     client: Client,
-    config: Config,
     routing_key: Secret,
 }
 
@@ -47,14 +41,8 @@ impl PagerDuty {
             .map_err(|e| anyhow::anyhow!("pagerduty routing_key_file: {e}"))?;
         Ok(PagerDuty {
             client,
-            config,
             routing_key,
         })
-    }
-
-    /// The routing key file this connector was built from.
-    pub fn routing_key_file(&self) -> &std::path::Path {
-        &self.config.routing_key_file
     }
 
     /// A trigger event: the ticket's facts as the payload, the note (if any) in its details.
@@ -114,64 +102,18 @@ impl PagerDuty {
         })
     }
 
-    /// `POST /v2/enqueue`; maps the outcome like `http::Client::send`, naming PagerDuty's
-    /// `errors` in a refusal. The body (with the routing key) never reaches a message.
+    /// `POST /v2/enqueue`. The body (with the routing key) never reaches a message;
+    /// refusals name PagerDuty's `errors`.
     async fn enqueue(&self, event: &Value, what: &str) -> Result<Value, ConnectorError> {
-        let response = self
-            .client
-            .request(Method::POST, "/v2/enqueue")
-            .json(event)
-            .send()
-            .await
-            .map_err(|e| transport_error(what, &e))?;
-        let status = response.status();
-        let retry_after = retry_after(response.headers());
-        let bytes = read_limited(response)
-            .await
-            .map_err(|e| transport_error(what, &e))?;
-        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        if status.is_success() {
-            return Ok(body);
-        }
-        let mut message = format!("{what}: HTTP {}", status.as_u16());
-        let text = body.get("message").and_then(Value::as_str);
-        let errors: Vec<&str> = body
-            .get("errors")
-            .and_then(Value::as_array)
-            .map(|list| list.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        if let Some(text) = text {
-            message.push_str(": ");
-            message.push_str(text);
-        }
-        if !errors.is_empty() {
-            message.push_str(": ");
-            message.push_str(&errors.join("; "));
-        }
-        if text.is_none() && errors.is_empty() {
-            let raw = String::from_utf8_lossy(&bytes);
-            if !raw.trim().is_empty() {
-                message.push_str(": ");
-                message.push_str(raw.trim());
-            }
-        }
-        let message: String = message.chars().take(600).collect();
-        if status == StatusCode::TOO_MANY_REQUESTS
-            || status == StatusCode::REQUEST_TIMEOUT
-            || status.is_server_error()
-        {
-            return Err(ConnectorError::Retryable {
-                message,
-                retry_after,
-                maybe_applied: status.is_server_error(),
-            });
-        }
-        Err(ConnectorError::Rejected { message })
+        let request = self.client.request(Method::POST, "/v2/enqueue").json(event);
+        Ok(self.client.send(request, what).await?.body)
     }
 
     fn check_key(dedup_key: &str) -> Result<(), ConnectorError> {
         if dedup_key.is_empty() {
-            return Err(ConnectorError::rejected("PagerDuty: the dedup_key is empty"));
+            return Err(ConnectorError::rejected(
+                "PagerDuty: the dedup_key is empty",
+            ));
         }
         if dedup_key.chars().count() > MAX_DEDUP_KEY {
             return Err(ConnectorError::rejected(format!(
@@ -191,12 +133,18 @@ impl Connector for PagerDuty {
         true
     }
 
-    fn find<'a>(&'a self, _ticket: &'a Ticket) -> BoxFuture<'a, Result<Option<TicketRef>, ConnectorError>> {
+    fn find<'a>(
+        &'a self,
+        _ticket: &'a Ticket,
+    ) -> BoxFuture<'a, Result<Option<TicketRef>, ConnectorError>> {
         // PagerDuty deduplicates by dedup_key: a create is simply repeated.
         Box::pin(async { Ok(None) })
     }
 
-    fn create<'a>(&'a self, ticket: &'a Ticket) -> BoxFuture<'a, Result<TicketRef, ConnectorError>> {
+    fn create<'a>(
+        &'a self,
+        ticket: &'a Ticket,
+    ) -> BoxFuture<'a, Result<TicketRef, ConnectorError>> {
         Box::pin(async move {
             let key = ticket.correlation_key.as_str();
             Self::check_key(key)?;
@@ -238,44 +186,4 @@ impl Connector for PagerDuty {
             self.enqueue(&event, what).await.map(|_| ())
         })
     }
-}
-
-async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
-    let mut out = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        if out.len() + chunk.len() > MAX_ANSWER {
-            break;
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out)
-}
-
-/// A transport failure: retryable; "maybe applied" unless the connection was never made.
-fn transport_error(what: &str, error: &reqwest::Error) -> ConnectorError {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(inner) = source {
-        text.push_str(&format!(": {inner}"));
-        source = inner.source();
-    }
-    ConnectorError::Retryable {
-        message: format!(
-            "{what}: {}{text}",
-            if error.is_timeout() { "timed out: " } else { "" }
-        ),
-        retry_after: None,
-        maybe_applied: !error.is_connect(),
-    }
-}
-
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER))
 }
