@@ -219,6 +219,10 @@ retention_days = {retention_days}
 batch_max = {batch_max}
 # Most writes waiting to be committed; past it reports get 503 with Retry-After.
 queue_max = {queue_max}
+
+# Tickets: escalated events go to the service desks listed as [[connectors]] (type =
+# request_tracker, servicenow, jira_service_management, glpi, zammad, pagerduty or webhook),
+# narrowed by [[routes]]; delivery settings in [tickets]. Every key: packaging/collector.toml.
 "#,
             listen = self.listen,
             log_level = self.log_level,
@@ -257,6 +261,26 @@ mod tests {
             crate::snmp::SnmpVersion::V3
         );
         assert!(config.rules.enabled);
+        // Every connector kind and a route for several of them.
+        let kinds: Vec<&str> = config
+            .connectors
+            .iter()
+            .map(|c| c.kind.type_name())
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "request_tracker",
+                "servicenow",
+                "jira_service_management",
+                "glpi",
+                "zammad",
+                "pagerduty",
+                "webhook"
+            ]
+        );
+        assert_eq!(config.routes.len(), 4);
+        assert_eq!(config.tickets.max_attempts, 20);
         // The example rules file parses with the defaults it is laid over.
         let rules = crate::rules::RuleSet::with_defaults()
             .overlay(

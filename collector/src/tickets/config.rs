@@ -345,3 +345,92 @@ pub fn validate(connectors: &[ConnectorConfig], routes: &[RouteConfig]) -> Resul
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use crate::config::Config;
+
+    fn parse(extra: &str) -> Result<Config, String> {
+        Config::parse(&format!("listen = \"127.0.0.1:1\"\n{extra}"))
+    }
+
+    const RT: &str = "[[connectors]]\nname = \"rt\"\ntype = \"request_tracker\"\nurl = \"http://127.0.0.1:18080\"\nauth = { user = \"root\", password_file = \"/x\" }\n";
+
+    #[test]
+    fn a_connector_entry_reads_its_common_and_own_keys() {
+        let config = parse(RT).unwrap();
+        let rt = &config.connectors[0];
+        assert_eq!(
+            (rt.name.as_str(), rt.timeout_secs, rt.max_in_flight),
+            ("rt", 10, 4)
+        );
+        match &rt.kind {
+            super::ConnectorKind::RequestTracker(c) => {
+                assert_eq!(
+                    (c.queue.as_str(), c.correlation_field.as_str()),
+                    ("General", "Correlation Key")
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn mistakes_in_connectors_and_routes_are_named() {
+        let cases = [
+            (RT.replace("request_tracker", "remedy"), "unknown variant `remedy`"),
+            (RT.replace("queue", "x").replace("url =", "queeu = \"Q\"\nurl ="), "unknown field `queeu`"),
+            (RT.replace("type = \"request_tracker\"\n", ""), "missing `type`"),
+            (RT.replace("http://127.0.0.1:18080", "ftp://x"), "scheme ftp"),
+            (format!("{RT}{RT}"), "the name is used twice"),
+            (format!("{RT}summary_template = \"{{nope}}\"\n"), "unknown placeholder {nope}"),
+            (format!("{RT}[[routes]]\nconnector = \"jira\"\n"), "connector \"jira\" is not a [[connectors]] name"),
+            (format!("{RT}[[routes]]\nconnector = \"rt\"\nseverity = [\"major\"]\n"), "severity \"major\""),
+            (format!("{RT}[[routes]]\nconnector = \"rt\"\nqueue = \"Q\"\nclass = [\"server\"]\n"), "unknown field `class`"),
+            ("[tickets]\nmax_attempts = 0\n".to_string(), "max_attempts"),
+            ("[[connectors]]\nname = \"j\"\ntype = \"jira_service_management\"\nurl = \"https://x\"\n".to_string(), "service_desk_id"),
+        ];
+        for (text, expected) in cases {
+            let error = parse(&text).unwrap_err();
+            assert!(
+                error.contains(expected),
+                "{expected:?} not in {error:?} for\n{text}"
+            );
+        }
+        // Half-given credentials are refused when the connector is built.
+        let auth = super::Auth {
+            user: Some("root".into()),
+            ..super::Auth::default()
+        };
+        assert!(
+            auth.load()
+                .unwrap_err()
+                .contains("user needs password_file")
+        );
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_or_serialized_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pass");
+        std::fs::write(&file, "hunter2-very-secret\n").unwrap();
+        let secret = super::Secret::from_file(&file).unwrap();
+        assert_eq!(secret.expose(), "hunter2-very-secret");
+        assert!(!format!("{secret:?}").contains("hunter2"));
+        assert!(!serde_json::to_string(&secret).unwrap().contains("hunter2"));
+        let auth = super::Auth {
+            user: Some("root".into()),
+            password_file: Some(file),
+            ..super::Auth::default()
+        };
+        let credentials = auth.load().unwrap();
+        assert!(!format!("{credentials:?}").contains("hunter2"));
+        std::fs::write(dir.path().join("empty"), "\n").unwrap();
+        assert!(
+            super::Secret::from_file(&dir.path().join("empty"))
+                .unwrap_err()
+                .contains("is empty")
+        );
+    }
+}
