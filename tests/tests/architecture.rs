@@ -52,6 +52,28 @@ fn the_agent_never_refreshes_everything() {
     }
 }
 
+/// Only the ticket connectors (and the admin CLI's client of our own API) make HTTP calls.
+#[test]
+fn only_the_tickets_module_calls_ticketing_apis() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let src = root.join("collector/src");
+    for entry in walk(&src) {
+        let relative = entry
+            .strip_prefix(&src)
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
+        if relative.starts_with("tickets/") || relative == "cli/admin.rs" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&entry).unwrap();
+        assert!(
+            !text.contains("reqwest"),
+            "collector/src/{relative} makes HTTP calls outside collector/src/tickets/"
+        );
+    }
+}
+
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
