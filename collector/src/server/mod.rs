@@ -229,6 +229,15 @@ pub async fn serve(
                 Ok(deleted) => tracing::info!(deleted, "pruned device samples past retention"),
                 Err(error) => tracing::warn!(%error, "pruning device samples failed"),
             }
+            match prune_state
+                .store
+                .prune_outbox(crate::now_ms() - retention_ms)
+                .await
+            {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(deleted, "pruned delivered ticket operations"),
+                Err(error) => tracing::warn!(%error, "pruning the ticket outbox failed"),
+            }
             let history_ms =
                 i64::from(prune_state.config.store.history_retention_days) * 86_400_000;
             match prune_state

@@ -420,6 +420,21 @@ impl Store {
         .await
     }
 
+    /// Deletes delivered rows older than `cutoff_ms` whose event is resolved (the ticket ids
+    /// stay: a re-fire reopens through them). Returns how many.
+    pub async fn prune_outbox(&self, cutoff_ms: i64) -> Result<usize, StoreError> {
+        self.inner
+            .writer
+            .write(move |conn| {
+                Ok::<_, StoreError>(conn.execute(
+                    "DELETE FROM ticket_outbox WHERE state = 'done' AND done_at < ?1
+                       AND event_id IN (SELECT id FROM events WHERE state = 'resolved')",
+                    [cutoff_ms],
+                )?)
+            })
+            .await
+    }
+
     /// Moves dead rows back to pending (one, or all with `None`), due now, with a fresh count
     /// of tries. Returns how many.
     pub async fn retry_outbox(&self, id: Option<i64>) -> Result<usize, StoreError> {

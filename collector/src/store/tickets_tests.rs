@@ -307,6 +307,14 @@ async fn dead_rows_block_their_key_until_retried_and_reopen_finds_the_last_ticke
         .outbox_delivered(resolve, false, Delivery::Status("resolved"), 6_000)
         .await
         .unwrap();
+    // Delivered rows of resolved events are pruned; the ticket id stays for a reopen.
+    assert_eq!(
+        store.prune_outbox(5_999).await.unwrap(),
+        0,
+        "not old enough"
+    );
+    assert_eq!(store.prune_outbox(i64::MAX).await.unwrap(), 2);
+    assert!(store.list_outbox(false, 10).await.unwrap().is_empty());
     let key = event_key("filesystem-used", 1, "/var");
     let found = store
         .recent_ticket(key.clone(), "rt".into(), 5_500)
