@@ -10,6 +10,7 @@ mod procfs;
 mod rules;
 mod snmp;
 mod stats;
+mod tickets;
 
 use std::process::ExitCode;
 
@@ -46,6 +47,9 @@ enum Command {
     /// varbinds beside prometheus-snmp-exporter polling the same snmpd, and 1,000 targets
     /// polled in one interval.
     Snmp(snmp::SnmpArgs),
+    /// The ticket path: latency from an event firing to its ticket request reaching a local
+    /// webhook, and the operations per second the dispatcher sustains.
+    Tickets(tickets::TicketsArgs),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
         Command::Cmdb(args) => cmdb::run(args),
         Command::Rules(args) => rules::run(args),
         Command::Snmp(args) => snmp::run(args),
+        Command::Tickets(args) => tickets::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
