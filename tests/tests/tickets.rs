@@ -113,6 +113,31 @@ fn an_event_becomes_one_rt_ticket_even_when_the_create_answer_is_lost_then_is_co
     let text = format!("{history}", history = serde_json::Value::Array(history));
     assert!(text.contains("Create"), "{text}");
 
+    // The admin's view: the operation, its state and the RT ticket; the dead letter is empty.
+    let out = collector.admin(&["tickets", "list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let listed = steward_e2e::stdout(&out);
+    assert!(
+        listed.contains("CONNECTOR")
+            && listed.contains("open")
+            && listed.contains(&format!("#{ticket}")),
+        "{listed}"
+    );
+    let failed = collector.admin_json(&["tickets", "list", "--failed", "--json"]);
+    assert_eq!(failed, serde_json::json!([]));
+    let out = collector.admin(&["tickets", "retry", "999"]);
+    assert!(
+        !out.status.success() && stderr(&out).contains("no failed ticket delivery 999"),
+        "{}",
+        stderr(&out)
+    );
+    let out = collector.admin(&["tickets", "retry", "--all"]);
+    assert!(
+        out.status.success() && steward_e2e::stdout(&out).contains("0 operation(s) queued again"),
+        "{}",
+        stderr(&out)
+    );
+
     // Acknowledged in Steward: a comment in RT.
     let out = collector.admin(&["events", "ack", &id.to_string()]);
     assert!(out.status.success(), "{}", stderr(&out));

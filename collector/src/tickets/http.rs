@@ -78,6 +78,15 @@ impl Client {
         }
     }
 
+    /// HTTP Basic, or the token as `Authorization: Bearer` (ServiceNow OAuth, Jira Data
+    /// Center, a webhook behind a gateway).
+    pub fn basic_or_bearer(&self, request: RequestBuilder) -> RequestBuilder {
+        match self.basic_or_token(request) {
+            (request, Some(token)) => request.bearer_auth(token),
+            (request, None) => request,
+        }
+    }
+
     /// Sends; maps the outcome. `what` names the call in errors ("create ticket").
     pub async fn send(
         &self,

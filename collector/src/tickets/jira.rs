@@ -69,10 +69,7 @@ impl Jira {
             .client
             .request(method, path)
             .header(ACCEPT, "application/json");
-        match self.client.basic_or_token(request) {
-            (request, Some(token)) => request.bearer_auth(token),
-            (request, None) => request,
-        }
+        self.client.basic_or_bearer(request)
     }
 
     fn uses_labels(&self) -> bool {

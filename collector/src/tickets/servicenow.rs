@@ -85,10 +85,7 @@ impl ServiceNow {
             .client
             .request(method, path)
             .header(ACCEPT, "application/json");
-        match self.client.basic_or_token(request) {
-            (request, Some(token)) => request.bearer_auth(token),
-            (request, None) => request,
-        }
+        self.client.basic_or_bearer(request)
     }
 
     fn table_path(&self) -> String {

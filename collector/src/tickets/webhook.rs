@@ -100,11 +100,7 @@ impl Webhook {
             .header(TIMESTAMP_HEADER, timestamp.to_string())
             .header(SIGNATURE_HEADER, sign(&self.key.0, timestamp, &bytes))
             .body(bytes);
-        let (request, token) = self.client.basic_or_token(request);
-        let request = match token {
-            Some(token) => request.bearer_auth(token),
-            None => request,
-        };
+        let request = self.client.basic_or_bearer(request);
         Ok(self
             .client
             .send(request, &format!("webhook {op}"))
