@@ -120,6 +120,12 @@ fn to(connector: &str) -> Option<Vec<Destination>> {
     }])
 }
 
+/// The correlation key the dispatcher gives an event's ticket.
+async fn key(store: &Store, event: i64) -> String {
+    let (row, _) = store.event(event).await.unwrap().unwrap();
+    steward_collector::tickets::dispatcher::correlation_key("steward", event, row.first_seen_at)
+}
+
 /// Polls until `check` holds (bounded: 20 s).
 async fn until<F: Fn() -> bool>(what: &str, check: F) {
     let start = Instant::now();
@@ -179,7 +185,7 @@ async fn an_escalated_event_reaches_the_webhook_signed_and_its_changes_follow_in
         "in order, each once"
     );
     let open = &seen[0].body;
-    assert_eq!(open["correlation_key"], format!("steward-{event}"));
+    assert_eq!(open["correlation_key"], key(&s.store, event).await);
     assert_eq!(open["ci"]["name"], "web-01");
     assert!(
         open["body"]
@@ -206,10 +212,11 @@ async fn an_escalated_event_reaches_the_webhook_signed_and_its_changes_follow_in
             .unwrap()
             .starts_with("Resolved")
     );
+    let event_key = key(&s.store, event).await;
     assert!(
         seen.iter()
             .skip(1)
-            .all(|s| s.body["ticket_id"] == format!("steward-{event}"))
+            .all(|s| s.body["ticket_id"] == event_key)
     );
     // Everything done; the ticket is known and resolved.
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -357,11 +364,11 @@ async fn a_refire_within_the_window_reopens_the_ticket_or_opens_a_new_one_by_con
         })
         .collect();
     assert!(
-        last_two.contains(&("reopen".into(), format!("steward-{first}"))),
+        last_two.contains(&("reopen".into(), key(&s.store, first).await)),
         "{last_two:?}"
     );
     assert!(
-        last_two.contains(&("open".into(), format!("steward-{second}"))),
+        last_two.contains(&("open".into(), key(&s.store, second).await)),
         "{last_two:?}"
     );
     let reopened = s
@@ -372,7 +379,7 @@ async fn a_refire_within_the_window_reopens_the_ticket_or_opens_a_new_one_by_con
         .unwrap();
     assert_eq!(
         reopened.external_id,
-        format!("steward-{first}"),
+        key(&s.store, first).await,
         "the same ticket"
     );
     let new = s
@@ -381,7 +388,7 @@ async fn a_refire_within_the_window_reopens_the_ticket_or_opens_a_new_one_by_con
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(new.external_id, format!("steward-{second}"));
+    assert_eq!(new.external_id, key(&s.store, second).await);
     task.abort();
 }
 
@@ -395,6 +402,9 @@ struct System {
     stall: tokio::sync::Notify,
     stalling: Mutex<bool>,
     finds: Mutex<u32>,
+    /// Reopens refused (the old ticket was closed for good), and those asked for.
+    refuse_reopen: Mutex<bool>,
+    reopens: Mutex<u32>,
 }
 
 #[derive(Debug)]
@@ -456,18 +466,26 @@ impl Connector for Desk {
         &'a self,
         _: &'a TicketRef,
         _: &'a Ticket,
-        _: Update,
+        update: Update,
         _: &'a str,
     ) -> BoxFuture<'a, Result<(), ConnectorError>> {
-        Box::pin(async { Ok(()) })
+        Box::pin(async move {
+            if update == Update::Reopen {
+                *self.0.reopens.lock().unwrap() += 1;
+                if *self.0.refuse_reopen.lock().unwrap() {
+                    return Err(ConnectorError::rejected("HTTP 400: the ticket is closed"));
+                }
+            }
+            Ok(())
+        })
     }
 }
 
-fn desk_config() -> ConnectorConfig {
+fn desk_config(on_refire: &str) -> ConnectorConfig {
     // Any kind will do for the common settings; the connector itself is the stand-in.
-    toml::from_str(
-        "name = \"desk\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9\"\nsecret_file = \"/nonexistent\"\non_refire = \"new\"\n",
-    )
+    toml::from_str(&format!(
+        "name = \"desk\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9\"\nsecret_file = \"/nonexistent\"\non_refire = \"{on_refire}\"\n"
+    ))
     .unwrap()
 }
 
@@ -481,7 +499,7 @@ async fn a_create_whose_answer_was_lost_is_found_not_repeated_also_after_a_resta
                 s.store.clone(),
                 settings(),
                 vec![(
-                    desk_config(),
+                    desk_config("new"),
                     Box::new(Desk(system.clone())) as Box<dyn Connector>,
                 )],
             )
@@ -555,11 +573,12 @@ async fn a_create_whose_answer_was_lost_is_found_not_repeated_also_after_a_resta
     *system.stalling.lock().unwrap() = false;
     system.stall.notify_waiters();
     // What the stalled call would have done on the real system: the ticket exists.
+    let second_key = key(&s.store, second).await;
     system
         .tickets
         .lock()
         .unwrap()
-        .push((format!("steward-{second}"), "landed".into()));
+        .push((second_key, "landed".into()));
     let finds_before = *system.finds.lock().unwrap();
     let task = start(&system);
     for _ in 0..400 {
@@ -582,9 +601,68 @@ async fn a_create_whose_answer_was_lost_is_found_not_repeated_also_after_a_resta
         .collect();
     assert_eq!(
         keys,
-        [format!("steward-{first}"), format!("steward-{second}")],
+        [key(&s.store, first).await, key(&s.store, second).await],
         "no duplicate"
     );
     assert_eq!(*system.finds.lock().unwrap(), finds_before + 1);
+    task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_reopen_opens_a_new_ticket_instead_of_blocking_the_event() {
+    let s = setup().await;
+    let system = Arc::new(System::default());
+    let task = tokio::spawn(
+        Dispatcher::with_connectors(
+            s.store.clone(),
+            settings(),
+            vec![(
+                desk_config("reopen"),
+                Box::new(Desk(system.clone())) as Box<dyn Connector>,
+            )],
+        )
+        .run(),
+    );
+    let store = s.store.clone();
+    let first = store
+        .apply_event_changes(vec![change(s.ci, "firing", "warning", to("desk"))])
+        .await
+        .unwrap()[0]
+        .unwrap();
+    store
+        .apply_event_changes(vec![change(s.ci, "resolved", "warning", None)])
+        .await
+        .unwrap();
+    // The old ticket was closed for good in the desk: its reopen is refused.
+    *system.refuse_reopen.lock().unwrap() = true;
+    let second = store
+        .apply_event_changes(vec![change(s.ci, "firing", "warning", to("desk"))])
+        .await
+        .unwrap()[0]
+        .unwrap();
+    for _ in 0..400 {
+        if store
+            .ticket_link(second, "desk".into())
+            .await
+            .unwrap()
+            .is_some()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(*system.reopens.lock().unwrap(), 1, "a reopen was tried");
+    let keys: Vec<String> = system
+        .tickets
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|t| t.0.clone())
+        .collect();
+    assert_eq!(keys, [key(&store, first).await, key(&store, second).await]);
+    assert!(
+        store.list_outbox(true, 10).await.unwrap().is_empty(),
+        "nothing dead"
+    );
     task.abort();
 }

@@ -66,6 +66,12 @@ fn wait_all_done(collector: &Collector, n: usize, limit: Duration) -> Vec<serde_
     }
 }
 
+/// The correlation key an event's ticket carries: `steward-ID-FIRSTSEENMS`.
+fn key_of(collector: &Collector, id: i64) -> String {
+    let event = collector.admin_json(&["events", "show", &id.to_string(), "--json"]);
+    format!("steward-{id}-{}", event["first_seen_at"].as_i64().unwrap())
+}
+
 fn firing_event_ids(collector: &Collector, rule_names: &[&str]) -> Vec<i64> {
     let rows = collector.wait_for_json(&["events", "list", "--json"], "the rules fire", |list| {
         rule_names.iter().all(|name| {
@@ -101,7 +107,7 @@ fn an_event_becomes_one_rt_ticket_even_when_the_create_answer_is_lost_then_is_co
     let id = firing_event_ids(&collector, &["root-used"])[0];
     let rows = wait_all_done(&collector, 1, Duration::from_secs(60));
     assert_eq!(proxy.dropped(), 1, "the create's answer was lost");
-    let key = format!("steward-{id}");
+    let key = key_of(&collector, id);
     let found = rt.tickets_with_key(&key);
     assert_eq!(found.len(), 1, "exactly one ticket: {found:#?}");
     let ticket = found[0]["id"].as_str().unwrap().to_string();
@@ -231,7 +237,7 @@ fn rt_down_for_a_while_and_a_collector_killed_mid_delivery_neither_lose_nor_dupl
     wait_all_done(&collector, 3, Duration::from_secs(90));
     for id in &ids {
         assert_eq!(
-            rt.tickets_with_key(&format!("steward-{id}")).len(),
+            rt.tickets_with_key(&key_of(&collector, *id)).len(),
             1,
             "event {id}"
         );
@@ -251,6 +257,7 @@ fn rt_down_for_a_while_and_a_collector_killed_mid_delivery_neither_lose_nor_dupl
     let out = agent_once(&agent);
     assert!(out.status.success(), "{}", stderr(&out));
     let late = firing_event_ids(&collector, &more)[0];
+    let key = key_of(&collector, late);
     let start = Instant::now();
     while proxy.dropped() < 1 {
         assert!(
@@ -260,7 +267,6 @@ fn rt_down_for_a_while_and_a_collector_killed_mid_delivery_neither_lose_nor_dupl
         std::thread::sleep(Duration::from_millis(20));
     }
     collector.kill();
-    let key = format!("steward-{late}");
     assert_eq!(
         rt.tickets_with_key(&key).len(),
         1,

@@ -425,6 +425,19 @@ pub(super) fn move_dependents(
                AND o.instance = events.instance AND o.state != 'resolved')",
         params![from, into, now],
     )?;
+    // Ticket rows follow their events to the CI they now belong to, so delivery order and
+    // reopening keep working across occurrences on the merged CI.
+    for table in ["ticket_outbox", "tickets"] {
+        conn.execute(
+            &format!(
+                "UPDATE {table} SET event_key = (
+                     SELECT e.rule || char(31) || ?2 || char(31) || e.instance
+                     FROM events e WHERE e.id = {table}.event_id)
+                 WHERE event_id IN (SELECT id FROM events WHERE ci_id = ?1)"
+            ),
+            params![from, into],
+        )?;
+    }
     for sql in [
         "UPDATE events SET ci_id = ?2 WHERE ci_id = ?1",
         "UPDATE device_samples SET ci_id = ?2 WHERE ci_id = ?1",

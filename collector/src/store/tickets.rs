@@ -154,22 +154,28 @@ impl Store {
         self.inner.outbox.notify_one();
     }
 
-    /// Due rows, oldest first: pending, due by `now`, with no earlier undelivered row of the
-    /// same event key and connector.
-    pub async fn due_outbox(&self, now: i64, limit: i64) -> Result<Vec<OutboxItem>, StoreError> {
+    /// Due rows, oldest first, at most `per_connector` of each connector: pending, due by
+    /// `now`, with no earlier undelivered row of the same event key and connector.
+    pub async fn due_outbox(
+        &self,
+        now: i64,
+        per_connector: i64,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT o.id, o.event_id, o.event_key, o.connector, o.queue, o.op, o.note, o.attempts,
-                        o.sent_at IS NOT NULL
-                 FROM ticket_outbox o
-                 WHERE o.state = 'pending' AND o.next_at <= ?1
-                   AND NOT EXISTS (SELECT 1 FROM ticket_outbox p
-                                   WHERE p.event_key = o.event_key AND p.connector = o.connector
-                                     AND p.state != 'done' AND p.id < o.id)
-                 ORDER BY o.id LIMIT ?2",
+                "SELECT id, event_id, event_key, connector, queue, op, note, attempts, sent FROM (
+                     SELECT o.id, o.event_id, o.event_key, o.connector, o.queue, o.op, o.note,
+                            o.attempts, o.sent_at IS NOT NULL AS sent,
+                            ROW_NUMBER() OVER (PARTITION BY o.connector ORDER BY o.id) AS n
+                     FROM ticket_outbox o
+                     WHERE o.state = 'pending' AND o.next_at <= ?1
+                       AND NOT EXISTS (SELECT 1 FROM ticket_outbox p
+                                       WHERE p.event_key = o.event_key AND p.connector = o.connector
+                                         AND p.state != 'done' AND p.id < o.id))
+                 WHERE n <= ?2 ORDER BY id",
             )?;
             let rows = stmt
-                .query_map(params![now, limit], |r| {
+                .query_map(params![now, per_connector], |r| {
                     Ok(OutboxItem {
                         id: r.get(0)?,
                         event_id: r.get(1)?,
@@ -188,12 +194,15 @@ impl Store {
         .await
     }
 
-    /// When the next pending row falls due, if any.
-    pub async fn next_outbox_due(&self) -> Result<Option<i64>, StoreError> {
-        self.read(|conn| {
+    /// When the next pending row falls due after `now`, if any (rows due already are handed
+    /// out, or wait for a slot or an earlier row, which wake the dispatcher themselves).
+    pub async fn next_outbox_due(&self, now: i64) -> Result<Option<i64>, StoreError> {
+        self.read(move |conn| {
             Ok(conn
-                .prepare_cached("SELECT MIN(next_at) FROM ticket_outbox WHERE state = 'pending'")?
-                .query_row([], |r| r.get(0))?)
+                .prepare_cached(
+                    "SELECT MIN(next_at) FROM ticket_outbox WHERE state = 'pending' AND next_at > ?1",
+                )?
+                .query_row([now], |r| r.get(0))?)
         })
         .await
     }

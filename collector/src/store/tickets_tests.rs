@@ -372,3 +372,40 @@ async fn the_ticket_context_has_the_ci_its_services_and_recent_changes() {
     let narrow = store.ticket_context(id, 5_000).await.unwrap().unwrap();
     assert!(narrow.changes.is_empty(), "older than the window");
 }
+
+#[tokio::test]
+async fn a_ci_merge_moves_ticket_rows_to_the_ci_their_events_now_belong_to() {
+    let (_dir, store) = open();
+    ci(&store, 1, "web1").await;
+    store
+        .inner
+        .writer
+        .write(|conn| {
+            conn.execute(
+                "INSERT INTO cis (id, identity_key, name, class, first_seen_at) VALUES (2, 'test:2', 'web1-dup', 'server', 1)",
+                [],
+            )?;
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .unwrap();
+    let id = store
+        .apply_event_changes(vec![change(
+            "firing",
+            "warning",
+            1_000,
+            Some(vec![dest("rt")]),
+        )])
+        .await
+        .unwrap()[0]
+        .unwrap();
+    store
+        .inner
+        .writer
+        .write(|conn| super::identify::move_dependents(conn, 1, 2, 2_000))
+        .await
+        .unwrap();
+    let due = store.due_outbox(i64::MAX, 10).await.unwrap();
+    assert_eq!(due[0].event_id, id);
+    assert_eq!(due[0].event_key, event_key("filesystem-used", 2, "/var"));
+}

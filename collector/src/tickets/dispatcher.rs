@@ -24,11 +24,15 @@ use crate::store::{
     TicketLink,
 };
 
-/// Most rows claimed per look at the outbox.
-const CLAIM: i64 = 1024;
+/// Rows claimed per connector per look at the outbox, beyond twice the largest
+/// `max_in_flight`: each connector gets its own share, so a slow system's backlog cannot
+/// starve the others.
+const CLAIM_SPARE: usize = 16;
 /// Longest sleep between looks when nothing wakes the dispatcher (a safety net: new rows and
 /// finished deliveries wake it at once).
-const IDLE: Duration = Duration::from_secs(5);
+const IDLE_MS: i64 = 5000;
+/// How long a row whose outcome could not be recorded waits before it is handed out again.
+const COOL_MS: i64 = 5000;
 
 /// A configured connector and its concurrency bound.
 #[derive(Debug)]
@@ -90,20 +94,38 @@ impl Dispatcher {
     /// picked up again at the next start.
     pub async fn run(self) {
         let signal = self.store.outbox_signal();
-        let mut deliveries: JoinSet<i64> = JoinSet::new();
-        let mut in_flight: HashSet<i64> = HashSet::new();
+        let mut deliveries: JoinSet<(i64, bool)> = JoinSet::new();
+        // Row ids being delivered, by the task delivering them (a panicking task still gives
+        // its row back).
+        let mut in_flight: HashMap<tokio::task::Id, i64> = HashMap::new();
+        // Rows whose outcome could not be recorded (the store failing): not handed out again
+        // before this time, so a failing disk cannot turn into a resend loop.
+        let mut cooling: HashMap<i64, i64> = HashMap::new();
+        // Enough rows per connector to fill its free slots past the ones in flight.
+        let per_connector = self
+            .connectors
+            .values()
+            .map(|e| e.config.max_in_flight)
+            .max()
+            .unwrap_or(1)
+            .saturating_mul(2)
+            .saturating_add(CLAIM_SPARE);
         let this = Arc::new(self);
         loop {
-            while let Some(done) = deliveries.try_join_next() {
-                if let Ok(id) = done {
-                    in_flight.remove(&id);
-                }
+            while let Some(done) = deliveries.try_join_next_with_id() {
+                finished(done, &mut in_flight, &mut cooling);
             }
             let now = crate::now_ms();
-            match this.store.due_outbox(now, CLAIM).await {
+            cooling.retain(|_, until| *until > now);
+            let busy: HashSet<i64> = in_flight.values().copied().collect();
+            match this
+                .store
+                .due_outbox(now, i64::try_from(per_connector).unwrap_or(i64::MAX))
+                .await
+            {
                 Ok(items) => {
                     for item in items {
-                        if in_flight.contains(&item.id) {
+                        if busy.contains(&item.id) || cooling.contains_key(&item.id) {
                             continue;
                         }
                         let Some(entry) = this.connectors.get(&item.connector).cloned() else {
@@ -123,38 +145,39 @@ impl Dispatcher {
                         let Ok(permit) = entry.permits.clone().try_acquire_owned() else {
                             continue;
                         };
-                        in_flight.insert(item.id);
+                        let id = item.id;
                         let this = this.clone();
-                        deliveries.spawn(async move {
-                            let id = item.id;
-                            this.deliver(&entry, item).await;
+                        let task = deliveries.spawn(async move {
+                            let recorded = this.deliver(&entry, item).await;
                             drop(permit);
-                            id
+                            (id, recorded)
                         });
+                        in_flight.insert(task.id(), id);
                     }
                 }
                 Err(error) => tracing::warn!(%error, "cannot read the ticket outbox"),
             }
-            let wait = match this.store.next_outbox_due().await {
-                Ok(Some(at)) if at > now => {
-                    Duration::from_millis(u64::try_from(at - now).unwrap_or(0)).min(IDLE)
-                }
-                _ => IDLE,
+            // Sleep until the next retry falls due; new rows, finished deliveries and an
+            // admin's retry wake the loop earlier.
+            let next = match this.store.next_outbox_due(now).await {
+                Ok(Some(at)) => at,
+                _ => now + IDLE_MS,
             };
+            let next = cooling.values().copied().fold(next, i64::min);
+            let wait =
+                Duration::from_millis(u64::try_from(next - now).unwrap_or(0).min(IDLE_MS as u64));
             tokio::select! {
                 _ = signal.notified() => {}
-                Some(done) = deliveries.join_next() => {
-                    if let Ok(id) = done {
-                        in_flight.remove(&id);
-                    }
+                Some(done) = deliveries.join_next_with_id() => {
+                    finished(done, &mut in_flight, &mut cooling);
                 }
                 _ = tokio::time::sleep(wait) => {}
             }
         }
     }
 
-    /// One try of one row, and its outcome recorded.
-    async fn deliver(&self, entry: &Entry, item: OutboxItem) {
+    /// One try of one row, and its outcome recorded; false when it could not be recorded.
+    async fn deliver(&self, entry: &Entry, item: OutboxItem) -> bool {
         let mut counted = false;
         let result = self.attempt(entry, &item, &mut counted).await;
         let now = crate::now_ms();
@@ -174,7 +197,12 @@ impl Dispatcher {
                 retry_after,
                 ..
             }) if tries < i64::from(self.settings.max_attempts) => {
-                let delay = retry_after.unwrap_or_else(|| self.backoff(tries));
+                let mut delay = retry_after.unwrap_or_else(|| self.backoff(tries));
+                if counted {
+                    // A create that may have landed is searched for before it is sent again:
+                    // give the system's search index time to see it.
+                    delay = delay.max(entry.connector.search_lag());
+                }
                 tracing::warn!(
                     connector = item.connector,
                     event = item.event_id,
@@ -211,14 +239,18 @@ impl Dispatcher {
                 Delivery::Dead { error: message }
             }
         };
-        if let Err(error) = self
+        match self
             .store
             .outbox_delivered(item, counted, delivery, now)
             .await
         {
-            // The row stays pending and is tried again: a create found marked sent searches
-            // first, so this cannot duplicate it.
-            tracing::error!(%error, "cannot record a ticket delivery");
+            Ok(()) => true,
+            Err(error) => {
+                // The row stays pending and is tried again after a pause: a create found
+                // marked sent searches first, so this cannot duplicate it.
+                tracing::error!(%error, "cannot record a ticket delivery");
+                false
+            }
         }
     }
 
@@ -258,7 +290,13 @@ impl Dispatcher {
             .await
             .map_err(store_error)?;
         let key = link.as_ref().map_or_else(
-            || format!("{}-{}", self.settings.correlation_prefix, item.event_id),
+            || {
+                correlation_key(
+                    &self.settings.correlation_prefix,
+                    item.event_id,
+                    context.first_seen_at,
+                )
+            },
             |l| l.correlation_key.clone(),
         );
         let render = |key: &str| {
@@ -312,10 +350,21 @@ impl Dispatcher {
                             .unwrap_or(0)
                         ))
                     );
-                    connector
+                    match connector
                         .update(&external, &ticket, Update::Reopen, &note)
-                        .await?;
-                    return Ok(opened(external, previous.correlation_key));
+                        .await
+                    {
+                        Ok(()) => return Ok(opened(external, previous.correlation_key)),
+                        // Closed for good, deleted, or no transition back: a new ticket.
+                        Err(ConnectorError::Rejected { message }) => tracing::warn!(
+                            connector = item.connector,
+                            event = item.event_id,
+                            ticket = external.id,
+                            error = message,
+                            "the previous ticket cannot be reopened; opening a new one"
+                        ),
+                        Err(retryable) => return Err(retryable),
+                    }
                 }
             }
             if item.sent_before
@@ -364,6 +413,33 @@ impl Dispatcher {
             .update(&external, &ticket, update, &item.note)
             .await?;
         Ok(status.map_or(Delivery::Done, Delivery::Status))
+    }
+}
+
+/// The key a ticket carries: the prefix, the event id and when the event opened (ms), so a
+/// database restored from a backup, which issues event ids again, never reuses a key.
+pub fn correlation_key(prefix: &str, event_id: i64, first_seen_at: i64) -> String {
+    format!("{prefix}-{event_id}-{first_seen_at}")
+}
+
+/// A delivery task ended: its row is free again (also when it panicked); one whose outcome
+/// was not recorded cools down first.
+fn finished(
+    done: Result<(tokio::task::Id, (i64, bool)), tokio::task::JoinError>,
+    in_flight: &mut HashMap<tokio::task::Id, i64>,
+    cooling: &mut HashMap<i64, i64>,
+) {
+    let (task, recorded) = match done {
+        Ok((task, (_, recorded))) => (task, recorded),
+        Err(error) => {
+            tracing::error!(%error, "a ticket delivery failed unexpectedly; its row will be tried again");
+            (error.id(), false)
+        }
+    };
+    if let Some(id) = in_flight.remove(&task)
+        && !recorded
+    {
+        cooling.insert(id, crate::now_ms() + COOL_MS);
     }
 }
 

@@ -313,7 +313,7 @@ impl Glpi {
         let found = rows.iter().find(|row| {
             match row.get(&FIELD_NAME.to_string()).and_then(Value::as_str) {
                 Some(name) => name.contains(&marker),
-                None => true,
+                None => false,
             }
         });
         Ok(found.and_then(row_id).map(|id| TicketRef {
@@ -384,7 +384,16 @@ impl Glpi {
 
     /// A link to the ticket in GLPI's web interface when the URL is the usual apirest.php.
     fn display(&self, id: &str) -> String {
-        match self.client.base().strip_suffix("/apirest.php") {
+        // Credentials an operator put in the URL never reach the link (listings, logs).
+        let base = match reqwest::Url::parse(self.client.base()) {
+            Ok(mut url) => {
+                let _ = url.set_username("");
+                let _ = url.set_password(None);
+                url.to_string()
+            }
+            Err(_) => return id.to_string(),
+        };
+        match base.trim_end_matches('/').strip_suffix("/apirest.php") {
             Some(root) => format!("{root}/front/ticket.form.php?id={id}"),
             None => id.to_string(),
         }

@@ -119,6 +119,11 @@ impl Connector for Jira {
         "jira_service_management"
     }
 
+    /// Jira's JQL index shows a new ticket only after a moment.
+    fn search_lag(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(15)
+    }
+
     fn can_reopen(&self) -> bool {
         self.config.reopen_transition_id.is_some()
     }

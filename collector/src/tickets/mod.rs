@@ -146,6 +146,13 @@ pub trait Connector: Send + Sync + std::fmt::Debug {
         false
     }
 
+    /// How long after a create this system's search may still miss the ticket (search
+    /// indexes that lag, as Jira's JQL and Zammad's): a create whose outcome is unknown is
+    /// not retried (searched for) sooner.
+    fn search_lag(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+
     /// True when [`Update::Reopen`] works here; otherwise a re-fire within the reopen window
     /// opens a new ticket (e.g. Jira without a reopen transition configured).
     fn can_reopen(&self) -> bool {

@@ -139,8 +139,11 @@ impl Zammad {
                 ));
             };
         for ticket in candidates {
-            if let Some(title) = ticket.get("title").and_then(Value::as_str)
-                && !title.contains(marker)
+            // A search hit that does not show the marker in its title is not ours.
+            if !ticket
+                .get("title")
+                .and_then(Value::as_str)
+                .is_some_and(|title| title.contains(marker))
             {
                 continue;
             }
@@ -170,6 +173,11 @@ impl Zammad {
 impl Connector for Zammad {
     fn kind(&self) -> &'static str {
         "zammad"
+    }
+
+    /// Zammad's search index (Elasticsearch) shows a new ticket only after a moment.
+    fn search_lag(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(5)
     }
 
     fn find<'a>(
