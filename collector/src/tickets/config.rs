@@ -18,7 +18,7 @@ pub struct TicketsConfig {
     pub retry_max_secs: u64,
     /// Tries before an item moves to the dead letter (`tickets list --failed`).
     pub max_attempts: u32,
-    /// Prefix of the correlation key each ticket carries (`PREFIX-EVENTID`); give each
+    /// Prefix of the correlation key each ticket carries (`PREFIX-EVENTID-OPENEDMS`); give each
     /// collector sharing one service desk its own.
     pub correlation_prefix: String,
     /// Hours of CI history (e.g. "package X upgraded") quoted in a ticket's body.
