@@ -126,6 +126,22 @@ async fn key(store: &Store, event: i64) -> String {
     steward_collector::tickets::dispatcher::correlation_key("steward", event, row.first_seen_at)
 }
 
+/// Waits (at most 10 s) until the event's ticket on the stand-in desk is known.
+async fn ticket_known(store: &Store, event: i64) {
+    for _ in 0..400 {
+        if store
+            .ticket_link(event, "desk".into())
+            .await
+            .unwrap()
+            .is_some()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("event {event}'s ticket never became known");
+}
+
 /// Polls until `check` holds (bounded: 20 s).
 async fn until<F: Fn() -> bool>(what: &str, check: F) {
     let start = Instant::now();
@@ -516,17 +532,7 @@ async fn a_create_whose_answer_was_lost_is_found_not_repeated_also_after_a_resta
         .unwrap()[0]
         .unwrap();
     let store = s.store.clone();
-    for _ in 0..400 {
-        if store
-            .ticket_link(first, "desk".into())
-            .await
-            .unwrap()
-            .is_some()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    ticket_known(&store, first).await;
     assert_eq!(system.tickets.lock().unwrap().len(), 1, "created once");
     assert_eq!(
         *system.finds.lock().unwrap(),
@@ -581,17 +587,7 @@ async fn a_create_whose_answer_was_lost_is_found_not_repeated_also_after_a_resta
         .push((second_key, "landed".into()));
     let finds_before = *system.finds.lock().unwrap();
     let task = start(&system);
-    for _ in 0..400 {
-        if store
-            .ticket_link(second, "desk".into())
-            .await
-            .unwrap()
-            .is_some()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    ticket_known(&store, second).await;
     let keys: Vec<String> = system
         .tickets
         .lock()
@@ -640,17 +636,7 @@ async fn a_refused_reopen_opens_a_new_ticket_instead_of_blocking_the_event() {
         .await
         .unwrap()[0]
         .unwrap();
-    for _ in 0..400 {
-        if store
-            .ticket_link(second, "desk".into())
-            .await
-            .unwrap()
-            .is_some()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    ticket_known(&store, second).await;
     assert_eq!(*system.reopens.lock().unwrap(), 1, "a reopen was tried");
     let keys: Vec<String> = system
         .tickets
