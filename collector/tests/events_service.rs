@@ -99,6 +99,25 @@ fn fs(value: f64) -> Vec<Sample> {
     vec![Sample::new(Metric::FilesystemUsedPct, "/var", value)]
 }
 
+/// Silences web1 from `from` to `until` (ms).
+async fn silence_web1(store: &Store, from: i64, until: i64, reason: &str) {
+    store
+        .add_silence(SilenceRow {
+            id: 0,
+            kind: "silence".into(),
+            matcher: serde_json::json!({ "ci": "web1" }),
+            starts_at: Some(from),
+            ends_at: Some(until),
+            recurrence: String::new(),
+            reason: reason.into(),
+            created_by: "admin".into(),
+            created_at: from,
+            removed_at: None,
+        })
+        .await
+        .unwrap();
+}
+
 async fn events(store: &Store) -> Vec<EventRow> {
     store.list_events(EventFilter::default()).await.unwrap()
 }
@@ -120,21 +139,7 @@ async fn events_are_recorded_escalated_after_a_silence_and_restored_after_a_rest
     .unwrap();
 
     // A silence on web1 for an hour: the event is recorded but not escalated.
-    store
-        .add_silence(SilenceRow {
-            id: 0,
-            kind: "silence".into(),
-            matcher: serde_json::json!({ "ci": "web1" }),
-            starts_at: Some(t0),
-            ends_at: Some(t0 + 3_600_000),
-            recurrence: String::new(),
-            reason: "disk migration".into(),
-            created_by: "admin".into(),
-            created_at: t0,
-            removed_at: None,
-        })
-        .await
-        .unwrap();
+    silence_web1(&store, t0, t0 + 3_600_000, "disk migration").await;
     service.silences_changed().await;
     service.metrics(web1, fs(91.0), 60);
     service.flush().await;
@@ -390,21 +395,7 @@ async fn escalation_queues_tickets_where_the_routes_send_them_and_not_while_sile
     )
     .await
     .unwrap();
-    store
-        .add_silence(SilenceRow {
-            id: 0,
-            kind: "silence".into(),
-            matcher: serde_json::json!({ "ci": "web1" }),
-            starts_at: Some(t0),
-            ends_at: Some(t0 + 600_000),
-            recurrence: String::new(),
-            reason: "patching".into(),
-            created_by: "admin".into(),
-            created_at: t0,
-            removed_at: None,
-        })
-        .await
-        .unwrap();
+    silence_web1(&store, t0, t0 + 600_000, "patching").await;
     service.silences_changed().await;
     service.metrics(web1, fs(96.0), 60);
     service.flush().await;

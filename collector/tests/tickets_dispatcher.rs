@@ -209,25 +209,14 @@ async fn an_escalated_event_reaches_the_webhook_signed_and_its_changes_follow_in
             .unwrap()
             .contains("Configuration item")
     );
-    assert!(
-        seen[1].body["note"]
-            .as_str()
-            .unwrap()
-            .contains("warning -> critical")
-    );
-    assert!(seen[2].body["note"].as_str().unwrap().contains("alice"));
-    assert!(
-        seen[3].body["note"]
-            .as_str()
-            .unwrap()
-            .starts_with("Flapping")
-    );
-    assert!(
-        seen[4].body["note"]
-            .as_str()
-            .unwrap()
-            .starts_with("Resolved")
-    );
+    let notes: Vec<&str> = seen
+        .iter()
+        .map(|s| s.body["note"].as_str().unwrap())
+        .collect();
+    assert!(notes[1].contains("warning -> critical"), "{notes:?}");
+    assert!(notes[2].contains("alice"), "{notes:?}");
+    assert!(notes[3].starts_with("Flapping"), "{notes:?}");
+    assert!(notes[4].starts_with("Resolved"), "{notes:?}");
     let event_key = key(&s.store, event).await;
     assert!(
         seen.iter()

@@ -22,19 +22,9 @@ const APP_TOKEN: &str = "glpi-app-token-abcdef";
 
 fn ticket(key: &str) -> Ticket {
     Ticket {
-        correlation_key: key.into(),
-        event_id: 42,
-        rule: "disk-full".into(),
-        instance: "/var".into(),
-        state: "firing".into(),
-        severity: Severity::Critical,
-        summary: "Disk /var full on web1".into(),
         body: "The disk /var on web1 is 97% full.\nCI: web1 (server) <rack 3>".into(),
-        queue: String::new(),
-        ci_name: "web1".into(),
-        ci_class: "server".into(),
-        ci_serial: "SN-WEB1".into(),
         details: json!({"event_id": 42, "ci": "web1"}),
+        ..contract::sample_ticket(key)
     }
 }
 

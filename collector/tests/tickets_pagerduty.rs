@@ -22,19 +22,9 @@ const ROUTING_KEY: &str = "R0123456789abcdef0123456789abcde";
 
 fn ticket(key: &str) -> Ticket {
     Ticket {
-        correlation_key: key.into(),
-        event_id: 42,
-        rule: "disk-full".into(),
-        instance: "/var".into(),
-        state: "firing".into(),
         severity: Severity::Warning,
-        summary: "Disk /var full on web1".into(),
-        body: "The disk /var on web1 is 97% full.".into(),
-        queue: String::new(),
-        ci_name: "web1".into(),
-        ci_class: "server".into(),
-        ci_serial: "SN-WEB1".into(),
         details: json!({"event_id": 42, "used_percent": 97}),
+        ..contract::sample_ticket(key)
     }
 }
 

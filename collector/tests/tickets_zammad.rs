@@ -13,28 +13,14 @@ use std::time::Duration;
 use contract::{ContractServer, Fault};
 use serde_json::json;
 use steward_collector::tickets::{
-    Connector, ConnectorConfig, ConnectorError, Severity, Ticket, TicketRef, Update, build,
+    Connector, ConnectorConfig, ConnectorError, Ticket, TicketRef, Update, build,
 };
 use zammad_contract::{State, start_zammad};
 
 const TOKEN: &str = "zammad-access-token-0123";
 
 fn ticket(key: &str) -> Ticket {
-    Ticket {
-        correlation_key: key.into(),
-        event_id: 42,
-        rule: "disk-full".into(),
-        instance: "/var".into(),
-        state: "firing".into(),
-        severity: Severity::Critical,
-        summary: "Disk /var full on web1".into(),
-        body: "The disk /var on web1 is 97% full.".into(),
-        queue: String::new(),
-        ci_name: "web1".into(),
-        ci_class: "server".into(),
-        ci_serial: "SN-WEB1".into(),
-        details: json!({"event_id": 42}),
-    }
+    contract::sample_ticket(key)
 }
 
 struct Setup {

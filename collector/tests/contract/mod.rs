@@ -87,6 +87,26 @@ impl<S> Drop for ContractServer<S> {
     }
 }
 
+/// A ticket as the dispatcher would hand it to a connector: web1's /var 97 % full,
+/// critical. Tests change what they look at with struct update syntax.
+pub fn sample_ticket(key: &str) -> steward_collector::tickets::Ticket {
+    steward_collector::tickets::Ticket {
+        correlation_key: key.into(),
+        event_id: 42,
+        rule: "disk-full".into(),
+        instance: "/var".into(),
+        state: "firing".into(),
+        severity: steward_collector::tickets::Severity::Critical,
+        summary: "Disk /var full on web1".into(),
+        body: "The disk /var on web1 is 97% full.".into(),
+        queue: String::new(),
+        ci_name: "web1".into(),
+        ci_class: "server".into(),
+        ci_serial: "SN-WEB1".into(),
+        details: serde_json::json!({"event_id": 42}),
+    }
+}
+
 /// A JSON error answer.
 pub fn error(status: u16, body: serde_json::Value) -> Response {
     (
