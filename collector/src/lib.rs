@@ -35,6 +35,20 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes))
 }
 
+/// Percent-encodes a URL path segment or query value (RFC 3986 unreserved characters kept).
+pub fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 /// Formats epoch milliseconds as RFC 3339 UTC (seconds precision), or `-` for none.
 pub fn format_ms(ms: Option<i64>) -> String {
     match ms.and_then(|ms| u64::try_from(ms).ok()) {

@@ -825,13 +825,5 @@ pub async fn show_service(connection: &Connection, name: &str, json: bool) -> Re
 
 /// Percent-encodes a path segment (CI names may hold anything).
 pub(crate) fn encode_path(segment: &str) -> String {
-    segment
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    crate::percent_encode(segment)
 }

@@ -235,19 +235,7 @@ pub fn required_id(body: &Value, pointer: &str, what: &str) -> Result<String, Co
     }
 }
 
-/// Percent-encodes a query value.
-pub fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
+pub use crate::percent_encode as encode;
 
 #[cfg(test)]
 mod tests {
