@@ -276,9 +276,10 @@ fn ticket_update(
     c: &EventChange,
 ) -> Option<(&'static str, String)> {
     let (state, severity) = before?;
+    let number = crate::rules::template::format_number;
     let value = match (c.value, c.threshold) {
-        (Some(v), Some(t)) => format!(" (value {v}, threshold {t})"),
-        (Some(v), None) => format!(" (value {v})"),
+        (Some(v), Some(t)) => format!(" (value {}, threshold {})", number(v), number(t)),
+        (Some(v), None) => format!(" (value {})", number(v)),
         _ => String::new(),
     };
     if c.to_state == "resolved" {

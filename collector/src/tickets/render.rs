@@ -137,11 +137,7 @@ fn or_dash(text: &str) -> String {
 }
 
 fn number(value: Option<f64>) -> String {
-    match value {
-        Some(v) if v.fract() == 0.0 && v.abs() < 1e15 => format!("{v:.0}"),
-        Some(v) => format!("{v:.2}"),
-        None => "-".into(),
-    }
+    value.map_or_else(|| "-".into(), crate::rules::template::format_number)
 }
 
 /// "2027-01-31 (expired)", "2027-01-31 (23 days left)", or "-".
