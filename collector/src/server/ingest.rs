@@ -63,24 +63,18 @@ pub async fn report(
     let bytes = super::read_body(&state, body, limit).await?;
     // Every decode error, an unknown protocol version included, is the client's: 400 with the
     // reason, which the agent logs once.
-    let envelope = steward_shared::decode(&bytes).map_err(|error| {
-        tracing::warn!(agent_id, remote = ?peer.remote, %error, bytes = bytes.len(), "rejected a report");
-        ApiError::BadRequest(error.to_string())
-    })?;
-    if envelope.agent_id() != agent_id {
+    let (record, observed) =
+        decode_report(&bytes, state.events.get().is_some()).map_err(|error| {
+            tracing::warn!(agent_id, remote = ?peer.remote, %error, bytes = bytes.len(), "rejected a report");
+            ApiError::BadRequest(error)
+        })?;
+    if record.agent_id != agent_id {
         return Err(ApiError::Forbidden(format!(
             "report claims to be from agent {} but the client certificate is agent {agent_id}",
-            envelope.agent_id()
+            record.agent_id
         )));
     }
-    let seq = envelope.seq();
-    // What the rules engine will observe, taken before the payload moves into the store (and
-    // only when it runs: with `[rules] enabled = false` ingest does none of this work).
-    let observed = match state.events.get() {
-        Some(_) => observed(&envelope),
-        None => Observed::Nothing,
-    };
-    let record = record(envelope).map_err(ApiError::BadRequest)?;
+    let seq = record.seq;
     let outcome = state
         .store
         .ingest(record)
@@ -126,7 +120,9 @@ pub async fn protocol_header(mut response: axum::response::Response) -> axum::re
     response
 }
 
-enum Observed {
+/// What the rules engine observes of one report.
+#[derive(Debug)]
+pub enum Observed {
     Metrics(Vec<crate::rules::Sample>, u32),
     Software(Vec<String>),
     Nothing,
@@ -151,6 +147,21 @@ fn observed(envelope: &Envelope) -> Observed {
             None => Observed::Nothing,
         },
     }
+}
+
+/// Decodes a report body into what the store keeps and (with `observe`, when the rules engine
+/// runs) what the rules engine will see, checking its sizes. Pure: no I/O, so the fuzz target
+/// `ingest` drives exactly what the handler runs before the store.
+pub fn decode_report(bytes: &[u8], observe: bool) -> Result<(ReportRecord, Observed), String> {
+    let envelope = steward_shared::decode(bytes).map_err(|error| error.to_string())?;
+    // Taken before the payload moves into the record (and only when the engine runs: with
+    // `[rules] enabled = false` ingest does none of this work).
+    let observed = if observe {
+        observed(&envelope)
+    } else {
+        Observed::Nothing
+    };
+    Ok((record(envelope)?, observed))
 }
 
 /// Turns a decoded envelope into what the store keeps: identity for the CI, the payload

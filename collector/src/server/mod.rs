@@ -11,7 +11,7 @@ mod admin;
 mod enroll;
 mod error;
 pub mod events_admin;
-mod ingest;
+pub mod ingest;
 pub mod snmp_admin;
 pub mod tickets_admin;
 mod tls;

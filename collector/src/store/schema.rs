@@ -408,6 +408,36 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX tickets_key ON tickets(event_key, connector, resolved_at);
     "#,
+    // 12: what each agent says about itself. Counters kept as reports arrive (a count of the
+    // reports table would shrink with pruning), the spool backlog and drops the agent reports
+    // with each report, and its certificate's expiry for renewal.
+    r#"
+    ALTER TABLE agents ADD COLUMN reports_received INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE agents ADD COLUMN last_seen_at INTEGER;
+    ALTER TABLE agents ADD COLUMN last_seq INTEGER;
+    ALTER TABLE agents ADD COLUMN spool_backlog INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE agents ADD COLUMN spool_bytes INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE agents ADD COLUMN spool_oldest_at INTEGER;
+    ALTER TABLE agents ADD COLUMN spool_dropped INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE agents ADD COLUMN cert_expires_at INTEGER;
+    ALTER TABLE agents ADD COLUMN cert_renewed_at INTEGER;
+    UPDATE agents SET
+        last_seen_at = (SELECT MAX(r.received_at) FROM reports r WHERE r.agent = agents.num),
+        last_seq = (SELECT MAX(r.seq) FROM reports r WHERE r.agent = agents.num),
+        reports_received = (SELECT COUNT(*) FROM reports r WHERE r.agent = agents.num);
+    "#,
+    // 13: named admin tokens, stored by hash only; revocable and optionally expiring. The
+    // token `init` writes to admin.token is registered as `local` at the first start.
+    r#"
+    CREATE TABLE admin_tokens (
+        name          TEXT PRIMARY KEY,
+        hash          TEXT NOT NULL UNIQUE,
+        created_at    INTEGER NOT NULL,
+        expires_at    INTEGER,
+        revoked_at    INTEGER,
+        last_used_at  INTEGER
+    );
+    "#,
 ];
 
 /// The schema version this build creates.
