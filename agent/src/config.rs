@@ -26,6 +26,47 @@ pub struct Config {
     pub request_timeout_secs: u32,
     pub metrics: MetricsConfig,
     pub inventory: InventoryConfig,
+    pub spool: SpoolConfig,
+}
+
+/// The on-disk spool of reports the collector did not acknowledge, and how the agent retries.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpoolConfig {
+    /// Most bytes the spool holds; past it the oldest metrics reports are dropped first.
+    pub max_mib: u32,
+    /// Metrics reports older than this are dropped (full inventories are kept).
+    pub max_age_days: u32,
+    /// Most spooled reports delivered in one interval after the collector is back.
+    pub drain_batch: u32,
+    /// Longest wait between attempts while the collector is unreachable (exponential backoff
+    /// with jitter from one interval up to this; a `Retry-After` from the collector is honoured).
+    pub max_backoff_secs: u32,
+    /// The first report waits a random 0..this many seconds, so a fleet restarting together
+    /// (after a power cut, a package upgrade) does not report at the same instant. Default: the
+    /// interval.
+    pub start_jitter_secs: Option<u32>,
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        SpoolConfig {
+            max_mib: 64,
+            max_age_days: 7,
+            drain_batch: 500,
+            max_backoff_secs: 300,
+            start_jitter_secs: None,
+        }
+    }
+}
+
+impl SpoolConfig {
+    pub fn limits(&self) -> crate::spool::Limits {
+        crate::spool::Limits {
+            max_bytes: u64::from(self.max_mib) * 1024 * 1024,
+            max_age_ms: i64::from(self.max_age_days) * 86_400_000,
+        }
+    }
 }
 
 /// Hardware, software and asset inventory.
@@ -65,6 +106,7 @@ impl Default for Config {
             request_timeout_secs: 30,
             metrics: MetricsConfig::default(),
             inventory: InventoryConfig::default(),
+            spool: SpoolConfig::default(),
         }
     }
 }
@@ -217,6 +259,17 @@ impl Config {
         }
         if config.inventory.interval_secs < 60 {
             return Err("inventory.interval_secs: must be at least 60".into());
+        }
+        let spool = &config.spool;
+        for (key, value) in [
+            ("spool.max_mib", spool.max_mib),
+            ("spool.max_age_days", spool.max_age_days),
+            ("spool.drain_batch", spool.drain_batch),
+            ("spool.max_backoff_secs", spool.max_backoff_secs),
+        ] {
+            if value == 0 {
+                return Err(format!("{key}: must be at least 1"));
+            }
         }
         Ok(config)
     }

@@ -11,6 +11,7 @@ pub mod host;
 pub mod inventory;
 pub mod metrics;
 pub mod run;
+pub mod spool;
 pub mod state;
 pub mod transport;
 
@@ -22,6 +23,19 @@ pub const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub fn install_crypto_provider() {
     // An error means a provider is already installed, which is what we want.
     let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A random number from the operating system (jitter; nothing secret). A failing generator
+/// yields the clock's nanoseconds, which still spreads a fleet.
+pub fn random_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    match ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes) {
+        Ok(()) => u64::from_le_bytes(bytes),
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::from(d.subsec_nanos()))
+            .unwrap_or(0),
+    }
 }
 
 /// `sha256:<hex>` of a DER certificate: how the collector CA is named and pinned.

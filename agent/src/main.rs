@@ -77,7 +77,8 @@ enum Command {
         #[arg(long)]
         asset_file: Option<PathBuf>,
     },
-    /// Show whether this agent is enrolled, and with which collector.
+    /// Show whether this agent is enrolled, with which collector, and what waits in its spool
+    /// (backlog, oldest entry, reports dropped).
     Status {
         #[arg(long)]
         state_dir: Option<PathBuf>,
@@ -249,19 +250,33 @@ async fn execute(command: Command, config: Config) -> Result<()> {
                 return Ok(());
             }
             let enrolled = state.load()?;
+            let spool = steward_agent::spool::read_stats(&config.state_dir);
             if json {
                 steward_agent::outln!(
                     "{}",
-                    serde_json::json!({ "enrolled": true, "state_dir": config.state_dir, "identity": enrolled.identity })
+                    serde_json::json!({
+                        "enrolled": true,
+                        "state_dir": config.state_dir,
+                        "identity": enrolled.identity,
+                        "spool": spool,
+                    })
                 );
             } else {
                 let id = &enrolled.identity;
+                let now = steward_agent::metrics::unix_ms(std::time::SystemTime::now());
+                let oldest = spool
+                    .oldest_ms
+                    .map(|ms| format!("{} s ago", (now - ms).max(0) / 1000))
+                    .unwrap_or_else(|| "-".into());
                 steward_agent::outln!(
-                    "enrolled as {}\ncollector   {}\nCA          {}\nstate dir   {}",
+                    "enrolled as {}\ncollector   {}\nCA          {}\nstate dir   {}\nspool       {} reports waiting ({} bytes), oldest {oldest}, {} dropped",
                     id.agent_id,
                     id.collector_url,
                     id.ca_fingerprint,
-                    config.state_dir.display()
+                    config.state_dir.display(),
+                    spool.backlog,
+                    spool.bytes,
+                    spool.dropped,
                 );
             }
             Ok(())

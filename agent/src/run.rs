@@ -11,8 +11,9 @@ use tracing::{error, info, warn};
 use crate::config::Config;
 use crate::inventory::schedule::Schedule;
 use crate::metrics::{Sampler, unix_ms};
+use crate::spool::{Kind, Spool};
 use crate::state::{Sequencer, StateDir};
-use crate::transport::{SendError, Transport};
+use crate::transport::{Failed, SendError, Transport};
 
 /// How long a one-shot sample waits between its priming sample and the real one, so CPU, disk
 /// and network rates exist.
@@ -76,13 +77,47 @@ pub async fn run(
         return Ok(());
     }
 
+    let interval = Duration::from_secs(u64::from(config.interval_secs));
+    let mut delivery = Delivery {
+        spool: Spool::open(state.path(), config.spool.limits()).context("cannot open the spool")?,
+        transport,
+        backoff: Backoff::new(
+            interval,
+            Duration::from_secs(u64::from(config.spool.max_backoff_secs)),
+        ),
+        health: Health::default(),
+        drain_batch: config.spool.drain_batch,
+    };
+    let waiting = delivery.spool.stats();
+    if waiting.backlog > 0 {
+        info!(
+            backlog = waiting.backlog,
+            bytes = waiting.bytes,
+            "reports from an earlier run wait in the spool; they are delivered oldest first"
+        );
+    }
+    tokio::pin!(shutdown);
+    // A fleet restarting together (a power cut, a package upgrade) spreads its first reports
+    // over the jitter window instead of arriving at the collector in the same instant.
+    let jitter = Duration::from_secs(u64::from(
+        config
+            .spool
+            .start_jitter_secs
+            .unwrap_or(config.interval_secs),
+    ));
+    tokio::select! {
+        () = tokio::time::sleep(random_below(jitter)) => {}
+        () = &mut shutdown => {
+            info!("agent stopping");
+            return Ok(());
+        }
+    }
+
     let mut sampler = Sampler::new(config.metrics.clone(), config.interval_secs)?;
     let mut host = crate::host::identity(&config.root);
     let mut host_read_at = Instant::now();
-    let mut ticker = tokio::time::interval(Duration::from_secs(u64::from(config.interval_secs)));
+    let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut health = Health::default();
-    tokio::pin!(shutdown);
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
@@ -97,24 +132,210 @@ pub async fn run(
         }
         // Inventory before metrics, so a new agent's first report identifies its hardware.
         if inventory.due() {
-            let result = send_inventory(
-                &mut inventory,
-                config,
-                &host,
-                &transport,
-                &agent_id,
-                sequencer.next_seq()?,
-            )
-            .await;
-            health.record(result);
+            let taken = inventory.take(config, &host).await;
+            let kind = match taken.report.content {
+                Some(_) => Kind::Inventory,
+                None => Kind::InventoryUnchanged,
+            };
+            let seq = sequencer.next_seq()?;
+            let outcome = delivery
+                .deliver(&agent_id, seq, kind, v1::Payload::Inventory(taken.report))
+                .await;
+            inventory.outcome(taken.hash, &outcome);
         }
         let report = MetricsReport {
             host: host.clone(),
             metrics: sampler.sample(),
         };
         let seq = sequencer.next_seq()?;
-        health.record(send(&transport, &agent_id, seq, v1::Payload::Metrics(report)).await);
+        delivery
+            .deliver(&agent_id, seq, Kind::Metrics, v1::Payload::Metrics(report))
+            .await;
+        // What waits in the spool goes out oldest first, within half an interval so the next
+        // sample stays on time; a stop request ends it between two reports.
+        tokio::select! {
+            () = delivery.drain(&mut inventory, interval / 2) => {}
+            () = &mut shutdown => {
+                info!("agent stopping");
+                return Ok(());
+            }
+        }
     }
+}
+
+/// What became of a fresh report.
+#[derive(Debug)]
+pub enum Outcome {
+    Acknowledged(crate::transport::Ack),
+    /// Kept in the spool for later delivery.
+    Spooled,
+    /// Refused by the collector (4xx) or dropped for lack of room: not kept.
+    NotKept(SendError),
+}
+
+/// Sends fresh reports, keeps what the collector does not take in the spool, and delivers the
+/// spool when the collector answers again.
+struct Delivery {
+    transport: Transport,
+    spool: Spool,
+    backoff: Backoff,
+    health: Health,
+    drain_batch: u32,
+}
+
+impl Delivery {
+    async fn deliver(
+        &mut self,
+        agent_id: &str,
+        seq: u64,
+        kind: Kind,
+        payload: v1::Payload,
+    ) -> Outcome {
+        let created_ms = unix_ms(SystemTime::now());
+        let body = match encode(agent_id, seq, payload) {
+            Ok(body) => body,
+            Err(error) => {
+                error!(seq, %error, "cannot encode the report");
+                return Outcome::NotKept(error);
+            }
+        };
+        // While backing off, fresh reports queue without a try; an inventory queues behind a
+        // waiting one so the collector sees inventory changes in order.
+        let queue = !self.backoff.ready(Instant::now())
+            || (kind != Kind::Metrics && self.spool.holds_inventory());
+        if !queue {
+            match self
+                .transport
+                .send_report(body.clone(), Some(self.spool.stats()))
+                .await
+            {
+                Ok(ack) => {
+                    self.backoff.succeeded();
+                    self.health.record(&Ok(ack.clone()));
+                    return Outcome::Acknowledged(ack);
+                }
+                Err(Failed {
+                    error: error @ SendError::Rejected { .. },
+                    ..
+                }) => {
+                    self.health.record(&Err(error.clone()));
+                    return Outcome::NotKept(error);
+                }
+                Err(Failed { error, retry_after }) => {
+                    self.backoff.failed(Instant::now(), retry_after);
+                    self.health.record(&Err(error));
+                }
+            }
+        }
+        match self.spool.push(seq, kind, created_ms, &body) {
+            Ok(true) => Outcome::Spooled,
+            Ok(false) => Outcome::NotKept(SendError::Retryable(
+                "the spool is full of inventories".into(),
+            )),
+            Err(error) => {
+                error!(seq, error = %format!("{error:#}"), "cannot spool the report; it is lost");
+                Outcome::NotKept(SendError::Retryable(format!("{error:#}")))
+            }
+        }
+    }
+
+    /// Delivers spooled reports oldest first: at most `drain_batch`, within `budget`, and only
+    /// while the collector takes them.
+    async fn drain(&mut self, schedule: &mut Schedule, budget: Duration) {
+        if self.spool.is_empty() || !self.backoff.ready(Instant::now()) {
+            return;
+        }
+        let deadline = Instant::now() + budget;
+        let mut delivered = 0u32;
+        while delivered < self.drain_batch && Instant::now() < deadline {
+            let Some((entry, body)) = self.spool.oldest() else {
+                break;
+            };
+            let stats = self.spool.stats();
+            let result = match self.transport.send_report(body, Some(stats)).await {
+                Ok(ack) => Ok(ack),
+                Err(Failed {
+                    error: SendError::Retryable(reason),
+                    retry_after,
+                }) => {
+                    self.backoff.failed(Instant::now(), retry_after);
+                    self.health.record(&Err(SendError::Retryable(reason)));
+                    break;
+                }
+                Err(Failed { error, .. }) => {
+                    warn!(seq = entry.seq, %error, "the collector refused a spooled report; it is removed");
+                    Err(error)
+                }
+            };
+            self.backoff.succeeded();
+            if entry.kind != Kind::Metrics {
+                schedule.delivered_later(&result);
+            }
+            if let Err(error) = self.spool.remove(entry.seq) {
+                warn!(seq = entry.seq, error = %format!("{error:#}"), "cannot remove a delivered report from the spool; it will be sent again and counted once");
+                break;
+            }
+            delivered += 1;
+        }
+        if delivered > 0 {
+            let left = self.spool.stats();
+            info!(
+                delivered,
+                backlog = left.backlog,
+                "delivered spooled reports"
+            );
+        }
+    }
+}
+
+/// Exponential backoff with jitter between attempts while the collector is unreachable or
+/// overloaded: the first retry after half to one interval, doubling up to `max`; a
+/// `Retry-After` from the collector is a floor.
+#[derive(Debug)]
+pub struct Backoff {
+    base: Duration,
+    max: Duration,
+    failures: u32,
+    next_try: Option<Instant>,
+}
+
+impl Backoff {
+    pub fn new(base: Duration, max: Duration) -> Backoff {
+        Backoff {
+            base,
+            max: max.max(base),
+            failures: 0,
+            next_try: None,
+        }
+    }
+
+    pub fn ready(&self, now: Instant) -> bool {
+        self.next_try.is_none_or(|at| now >= at)
+    }
+
+    /// Records a failed attempt and returns the wait before the next.
+    pub fn failed(&mut self, now: Instant, retry_after: Option<Duration>) -> Duration {
+        self.failures = self.failures.saturating_add(1);
+        let exponent = self.failures.saturating_sub(1).min(20);
+        let ceiling = self.base.saturating_mul(1 << exponent).min(self.max);
+        let wait = (ceiling / 2 + random_below(ceiling / 2)).max(retry_after.unwrap_or_default());
+        self.next_try = Some(now + wait);
+        wait
+    }
+
+    pub fn succeeded(&mut self) {
+        self.failures = 0;
+        self.next_try = None;
+    }
+}
+
+/// A uniformly random duration in `[0, max)` (zero for zero).
+fn random_below(max: Duration) -> Duration {
+    let millis = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
+    if millis == 0 {
+        return Duration::ZERO;
+    }
+    Duration::from_millis(crate::random_u64() % millis)
 }
 
 /// Takes the inventory, sends it (in full or as the unchanged marker) and schedules the next.
@@ -144,17 +365,20 @@ async fn send(
     seq: u64,
     payload: v1::Payload,
 ) -> Result<crate::transport::Ack, SendError> {
+    transport.send(encode(agent_id, seq, payload)?).await
+}
+
+fn encode(agent_id: &str, seq: u64, payload: v1::Payload) -> Result<Vec<u8>, SendError> {
     let envelope = v1::Envelope {
         agent_id: agent_id.to_string(),
         seq,
         sent_at_ms: unix_ms(SystemTime::now()),
         payload,
     };
-    let body = steward_shared::encode_v1(&envelope).map_err(|e| SendError::Rejected {
+    steward_shared::encode_v1(&envelope).map_err(|e| SendError::Rejected {
         status: 0,
         message: e.to_string(),
-    })?;
-    transport.send(body).await
+    })
 }
 
 /// Logs transitions, not every failure: an operator wants "collector unreachable" once and
@@ -175,10 +399,10 @@ enum Transition {
 }
 
 impl Health {
-    fn record(&mut self, result: Result<crate::transport::Ack, SendError>) {
+    fn record(&mut self, result: &Result<crate::transport::Ack, SendError>) {
         // Every report this loop sends has a fresh sequence number, so a duplicate means the
         // sequence state went backwards (restored state directory, two agents sharing one).
-        if let Ok(ack) = &result
+        if let Ok(ack) = result
             && ack.status == "duplicate"
         {
             warn!(
@@ -188,7 +412,7 @@ impl Health {
         }
         match self.transition(result) {
             Some(Transition::Unreachable(reason)) => {
-                warn!(%reason, "report not delivered; will keep trying every interval")
+                warn!(%reason, "collector unreachable; reports wait in the spool and are retried with backoff")
             }
             Some(Transition::Recovered { failures }) => {
                 info!(failures, "collector reachable again")
@@ -202,7 +426,7 @@ impl Health {
 
     fn transition(
         &mut self,
-        result: Result<crate::transport::Ack, SendError>,
+        result: &Result<crate::transport::Ack, SendError>,
     ) -> Option<Transition> {
         match result {
             Ok(_) => {
@@ -218,7 +442,7 @@ impl Health {
                 }
                 None => {
                     self.failing_since = Some((Instant::now(), 1));
-                    Some(Transition::Unreachable(reason))
+                    Some(Transition::Unreachable(reason.clone()))
                 }
             },
             Err(SendError::Rejected { status, message }) => {
@@ -226,7 +450,10 @@ impl Health {
                     return None;
                 }
                 self.last_rejection = Some(message.clone());
-                Some(Transition::Rejected { status, message })
+                Some(Transition::Rejected {
+                    status: *status,
+                    message: message.clone(),
+                })
             }
         }
     }
@@ -372,13 +599,13 @@ mod tests {
     fn a_rejection_is_logged_once_until_it_changes_or_clears() {
         let mut health = Health::default();
         assert!(matches!(
-            health.transition(rejected()),
+            health.transition(&rejected()),
             Some(Transition::Rejected { status: 400, .. })
         ));
-        assert_eq!(health.transition(rejected()), None);
-        assert_eq!(health.transition(rejected()), None);
+        assert_eq!(health.transition(&rejected()), None);
+        assert_eq!(health.transition(&rejected()), None);
         assert_eq!(
-            health.transition(Ok(crate::transport::Ack {
+            health.transition(&Ok(crate::transport::Ack {
                 seq: 1,
                 status: "stored".into(),
                 send_full_inventory: false,
@@ -386,7 +613,7 @@ mod tests {
             None
         );
         assert!(
-            health.transition(rejected()).is_some(),
+            health.transition(&rejected()).is_some(),
             "after a success, a new rejection is news again"
         );
     }
@@ -396,19 +623,53 @@ mod tests {
         let mut health = Health::default();
         let down = || Err(SendError::Retryable("connection refused".into()));
         assert_eq!(
-            health.transition(down()),
+            health.transition(&down()),
             Some(Transition::Unreachable("connection refused".into()))
         );
-        assert_eq!(health.transition(down()), None);
-        assert_eq!(health.transition(down()), None);
+        assert_eq!(health.transition(&down()), None);
+        assert_eq!(health.transition(&down()), None);
         let ok = Ok(crate::transport::Ack {
             seq: 9,
             status: "stored".into(),
             send_full_inventory: false,
         });
         assert_eq!(
-            health.transition(ok),
+            health.transition(&ok),
             Some(Transition::Recovered { failures: 3 })
         );
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_the_cap_and_honours_retry_after() {
+        let base = Duration::from_secs(10);
+        let mut backoff = Backoff::new(base, Duration::from_secs(60));
+        let now = Instant::now();
+        assert!(backoff.ready(now));
+        for (attempt, ceiling) in [10u64, 20, 40, 60, 60, 60].into_iter().enumerate() {
+            let wait = backoff.failed(now, None);
+            let ceiling = Duration::from_secs(ceiling);
+            assert!(
+                wait >= ceiling / 2 && wait <= ceiling,
+                "attempt {attempt}: {wait:?} outside [{:?}, {ceiling:?}]",
+                ceiling / 2
+            );
+            assert!(!backoff.ready(now));
+            assert!(backoff.ready(now + wait));
+        }
+        // The collector's Retry-After is a floor.
+        backoff.succeeded();
+        assert!(backoff.ready(now));
+        let wait = backoff.failed(now, Some(Duration::from_secs(120)));
+        assert_eq!(wait, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn jitter_spreads_over_the_window() {
+        let window = Duration::from_secs(10);
+        let waits: Vec<Duration> = (0..200).map(|_| random_below(window)).collect();
+        assert!(waits.iter().all(|w| *w < window));
+        assert!(waits.iter().any(|w| *w < window / 4));
+        assert!(waits.iter().any(|w| *w > window * 3 / 4));
+        assert_eq!(random_below(Duration::ZERO), Duration::ZERO);
     }
 }

@@ -21,7 +21,7 @@ pub struct Ack {
 }
 
 /// Why a report was not acknowledged. The caller decides what to retry by the variant.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum SendError {
     /// Network trouble or a collector error (5xx): the same report may be sent again.
     #[error("collector unreachable or failing: {0}")]
@@ -72,24 +72,52 @@ impl Transport {
     /// Sends one encoded report and waits for the acknowledgement, which the collector gives only
     /// once the report is durably stored.
     pub async fn send(&self, body: Vec<u8>) -> Result<Ack, SendError> {
-        let response = self
+        self.send_report(body, None)
+            .await
+            .map_err(|failed| failed.error)
+    }
+
+    /// [`send`](Self::send) with the spool's figures in headers (so the collector can show an
+    /// agent's backlog and drops), and the collector's `Retry-After` on a refusal.
+    pub async fn send_report(
+        &self,
+        body: Vec<u8>,
+        spool: Option<crate::spool::Stats>,
+    ) -> Result<Ack, Failed> {
+        let mut request = self
             .client
             .post(&self.reports_url)
             .header(
                 reqwest::header::CONTENT_TYPE,
                 steward_shared::REPORT_CONTENT_TYPE,
             )
-            .body(body)
-            .send()
-            .await
-            .map_err(|error| SendError::Retryable(describe(&error)))?;
+            .body(body);
+        if let Some(stats) = spool {
+            request = request
+                .header(steward_shared::SPOOL_BACKLOG_HEADER, stats.backlog)
+                .header(steward_shared::SPOOL_BYTES_HEADER, stats.bytes)
+                .header(steward_shared::SPOOL_DROPPED_HEADER, stats.dropped);
+            if let Some(oldest) = stats.oldest_ms {
+                request = request.header(steward_shared::SPOOL_OLDEST_HEADER, oldest);
+            }
+        }
+        let response = request.send().await.map_err(|error| Failed {
+            error: SendError::Retryable(describe(&error)),
+            retry_after: None,
+        })?;
         let status = response.status();
         if status.is_success() {
-            return response
-                .json::<Ack>()
-                .await
-                .map_err(|error| SendError::Retryable(describe(&error)));
+            return response.json::<Ack>().await.map_err(|error| Failed {
+                error: SendError::Retryable(describe(&error)),
+                retry_after: None,
+            });
         }
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|secs| Duration::from_secs(secs.min(3600)));
         let message = match response.json::<ErrorBody>().await {
             Ok(body) => body.error,
             Err(_) => status
@@ -97,15 +125,24 @@ impl Transport {
                 .unwrap_or("no reason given")
                 .to_string(),
         };
-        if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
-            Err(SendError::Retryable(format!("{status}: {message}")))
+        let error = if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408
+        {
+            SendError::Retryable(format!("{status}: {message}"))
         } else {
-            Err(SendError::Rejected {
+            SendError::Rejected {
                 status: status.as_u16(),
                 message,
-            })
-        }
+            }
+        };
+        Err(Failed { error, retry_after })
     }
+}
+
+/// A report not acknowledged, and how long the collector asked the agent to wait.
+#[derive(Debug)]
+pub struct Failed {
+    pub error: SendError,
+    pub retry_after: Option<Duration>,
 }
 
 /// An HTTPS client that trusts only the given CA (PEM), with no client certificate: for

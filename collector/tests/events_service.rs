@@ -52,6 +52,7 @@ async fn store_with_cis(dir: &std::path::Path) -> (Store, i64, i64) {
             collected_at: 1_000,
             host: report.host.clone(),
             content: ReportContent::Metrics(postcard::to_stdvec(&report).unwrap()),
+            spool: None,
         })
         .await
         .unwrap();
@@ -309,6 +310,7 @@ async fn a_denied_package_already_installed_raises_its_event_when_the_collector_
                 content_hash: "h1".into(),
                 inventory: Some(Box::new(inventory)),
             }),
+            spool: None,
         })
         .await
         .unwrap();

@@ -163,6 +163,7 @@ async fn run_case(dir: &Path) {
                 collected_at,
                 host,
                 content,
+                spool: None,
             })
             .await
             .unwrap();

@@ -24,3 +24,11 @@ pub const REPORT_CONTENT_TYPE: &str = "application/x-steward-report";
 
 /// Response header carrying the collector's highest supported protocol version.
 pub const PROTOCOL_MAX_HEADER: &str = "x-steward-protocol-max";
+
+/// Headers an agent sends with each report about its spool (reports waiting on its disk):
+/// how many, their bytes, when the oldest was made (Unix ms), and how many it dropped since
+/// enrollment. Optional; outside the versioned payload, so any collector can ignore them.
+pub const SPOOL_BACKLOG_HEADER: &str = "x-steward-spool-backlog";
+pub const SPOOL_BYTES_HEADER: &str = "x-steward-spool-bytes";
+pub const SPOOL_OLDEST_HEADER: &str = "x-steward-spool-oldest-ms";
+pub const SPOOL_DROPPED_HEADER: &str = "x-steward-spool-dropped";

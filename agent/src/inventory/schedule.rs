@@ -86,10 +86,7 @@ impl Schedule {
                 self.next_due = now;
             }
             Ok(_) => {
-                if let Err(error) = self.state.set_inventory_hash(Some(&hash)) {
-                    warn!(error = %format!("{error:#}"), "cannot record the inventory hash; the next inventory is sent in full");
-                }
-                self.acknowledged = Some(hash);
+                self.remember(hash);
                 self.next_due = now + self.interval;
             }
             Err(SendError::Retryable(_)) => self.next_due = now + RETRY_AFTER.min(self.interval),
@@ -99,6 +96,39 @@ impl Schedule {
                 self.next_due = now + self.interval;
             }
         }
+    }
+
+    /// What became of a fresh inventory in the reporting loop.
+    pub fn outcome(&mut self, hash: String, outcome: &crate::run::Outcome) {
+        match outcome {
+            crate::run::Outcome::Acknowledged(ack) => self.record(hash, &Ok(ack.clone())),
+            crate::run::Outcome::NotKept(error) => self.record(hash, &Err(error.clone())),
+            crate::run::Outcome::Spooled => {
+                // Queued in order in the spool: later inventories compare against it, and a
+                // collector that ends up without it asks for the full inventory.
+                self.remember(hash);
+                self.next_due = Instant::now() + self.interval;
+            }
+        }
+    }
+
+    /// A spooled inventory was delivered (or refused) later.
+    pub fn delivered_later(&mut self, result: &Result<Ack, SendError>) {
+        match result {
+            Ok(ack) if ack.send_full_inventory => {
+                self.forget();
+                self.next_due = Instant::now();
+            }
+            Ok(_) => {}
+            Err(_) => self.forget(),
+        }
+    }
+
+    fn remember(&mut self, hash: String) {
+        if let Err(error) = self.state.set_inventory_hash(Some(&hash)) {
+            warn!(error = %format!("{error:#}"), "cannot record the inventory hash; the next inventory is sent in full");
+        }
+        self.acknowledged = Some(hash);
     }
 
     fn forget(&mut self) {

@@ -155,12 +155,15 @@ pub async fn list_agents(connection: &Connection, json: bool) -> Result<()> {
         return Ok(());
     }
     steward_agent::outln!(
-        "{:<20} {:<24} {:<8} {:<22} {:<22}",
+        "{:<20} {:<24} {:<8} {:<22} {:<22} {:>9} {:>7} {:>7}",
         "AGENT",
         "HOSTNAME",
         "STATE",
         "ENROLLED",
-        "LAST SEEN"
+        "LAST SEEN",
+        "REPORTS",
+        "SPOOLED",
+        "DROPPED"
     );
     for a in agents {
         let state = if a.revoked_at.is_some() {
@@ -169,12 +172,15 @@ pub async fn list_agents(connection: &Connection, json: bool) -> Result<()> {
             "active"
         };
         steward_agent::outln!(
-            "{:<20} {:<24} {:<8} {:<22} {:<22}",
+            "{:<20} {:<24} {:<8} {:<22} {:<22} {:>9} {:>7} {:>7}",
             a.id,
             a.hostname,
             state,
             crate::format_ms(Some(a.enrolled_at)),
-            crate::format_ms(a.last_seen_at)
+            crate::format_ms(a.last_seen_at),
+            a.reports_received,
+            a.spool.backlog,
+            a.spool.dropped
         );
     }
     Ok(())

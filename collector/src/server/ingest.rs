@@ -11,7 +11,9 @@ use serde::Serialize;
 use steward_shared::{Envelope, v1};
 
 use super::{ApiError, AppState, PeerIdentity};
-use crate::store::{IngestOutcome, IngestRejection, InventoryRecord, ReportContent, ReportRecord};
+use crate::store::{
+    IngestOutcome, IngestRejection, InventoryRecord, ReportContent, ReportRecord, SpoolStats,
+};
 
 #[derive(Debug, Serialize)]
 pub struct Ack {
@@ -63,7 +65,7 @@ pub async fn report(
     let bytes = super::read_body(&state, body, limit).await?;
     // Every decode error, an unknown protocol version included, is the client's: 400 with the
     // reason, which the agent logs once.
-    let (record, observed) =
+    let (mut record, observed) =
         decode_report(&bytes, state.events.get().is_some()).map_err(|error| {
             tracing::warn!(agent_id, remote = ?peer.remote, %error, bytes = bytes.len(), "rejected a report");
             ApiError::BadRequest(error)
@@ -75,6 +77,16 @@ pub async fn report(
         )));
     }
     let seq = record.seq;
+    record.spool = spool_stats(&headers).map_err(ApiError::BadRequest)?;
+    // A report delivered late from the agent's spool is history: it is stored, but the rules
+    // engine judges the present, so old samples do not raise (or clear) events now.
+    let observed = match observed {
+        Observed::Metrics(_, interval) if !is_current(record.collected_at, interval) => {
+            Observed::Nothing
+        }
+        Observed::Software(_) if !is_current(record.collected_at, 0) => Observed::Nothing,
+        current => current,
+    };
     let outcome = state
         .store
         .ingest(record)
@@ -118,6 +130,44 @@ pub async fn protocol_header(mut response: axum::response::Response) -> axum::re
         HeaderValue::from(steward_shared::PROTOCOL_VERSION_MAX),
     );
     response
+}
+
+/// Reports made longer ago than this (delivered from an agent's spool after an outage) are
+/// stored but not fed to the rules engine.
+const CURRENT_FOR_MS: i64 = 120_000;
+
+fn is_current(collected_at: i64, interval_secs: u32) -> bool {
+    crate::now_ms() - collected_at <= CURRENT_FOR_MS.max(3_000 * i64::from(interval_secs))
+}
+
+/// The spool figures an agent sends in headers (`x-steward-spool-*`), if it sent them. A
+/// header that is there but not a non-negative number is refused, naming it.
+fn spool_stats(headers: &HeaderMap) -> Result<Option<SpoolStats>, String> {
+    let number = |name: &str| -> Result<Option<i64>, String> {
+        match headers.get(name) {
+            None => Ok(None),
+            Some(value) => value
+                .to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .filter(|v| *v >= 0)
+                .map(Some)
+                .ok_or_else(|| format!("header {name} must be a non-negative integer")),
+        }
+    };
+    let backlog = number(steward_shared::SPOOL_BACKLOG_HEADER)?;
+    let bytes = number(steward_shared::SPOOL_BYTES_HEADER)?;
+    let oldest_at = number(steward_shared::SPOOL_OLDEST_HEADER)?;
+    let dropped = number(steward_shared::SPOOL_DROPPED_HEADER)?;
+    if backlog.is_none() && bytes.is_none() && oldest_at.is_none() && dropped.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(SpoolStats {
+        backlog: backlog.unwrap_or(0),
+        bytes: bytes.unwrap_or(0),
+        oldest_at,
+        dropped: dropped.unwrap_or(0),
+    }))
 }
 
 /// What the rules engine observes of one report.
@@ -183,6 +233,7 @@ fn record(envelope: Envelope) -> Result<ReportRecord, String> {
                 collected_at: report.metrics.collected_at_ms,
                 host: report.host,
                 content: ReportContent::Metrics(body),
+                spool: None,
             })
         }
         Envelope::V1(v1::Envelope {
@@ -204,6 +255,7 @@ fn record(envelope: Envelope) -> Result<ReportRecord, String> {
                     content_hash: report.content_hash,
                     inventory: report.content.map(Box::new),
                 }),
+                spool: None,
             })
         }
     }

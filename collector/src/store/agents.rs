@@ -14,8 +14,17 @@ pub struct AgentRow {
     pub cert_serial: String,
     pub enrolled_at: i64,
     pub revoked_at: Option<i64>,
+    /// When its last report was stored.
     pub last_seen_at: Option<i64>,
+    /// The highest sequence number received from it.
     pub last_seq: Option<i64>,
+    /// Reports stored from it since enrollment (duplicates not counted).
+    pub reports_received: i64,
+    /// Its spool as it reported it with its last report.
+    pub spool: super::SpoolStats,
+    /// When its current certificate expires, and when it last renewed it.
+    pub cert_expires_at: Option<i64>,
+    pub cert_renewed_at: Option<i64>,
     pub ci_id: Option<i64>,
 }
 
@@ -90,9 +99,9 @@ impl Store {
         self.read(|conn| {
             let mut stmt = conn.prepare(
                 "SELECT a.id, a.hostname, a.machine_id, a.cert_serial, a.enrolled_at, a.revoked_at,
-                        (SELECT r.received_at FROM reports r WHERE r.agent = a.num ORDER BY r.seq DESC LIMIT 1),
-                        (SELECT MAX(r.seq) FROM reports r WHERE r.agent = a.num),
-                        a.ci_id
+                        a.last_seen_at, a.last_seq, a.ci_id, a.reports_received, a.spool_backlog,
+                        a.spool_bytes, a.spool_oldest_at, a.spool_dropped, a.cert_expires_at,
+                        a.cert_renewed_at
                  FROM agents a ORDER BY a.hostname, a.id",
             )?;
             let rows = stmt.query_map([], |r| {
@@ -106,6 +115,15 @@ impl Store {
                     last_seen_at: r.get(6)?,
                     last_seq: r.get(7)?,
                     ci_id: r.get(8)?,
+                    reports_received: r.get(9)?,
+                    spool: super::SpoolStats {
+                        backlog: r.get(10)?,
+                        bytes: r.get(11)?,
+                        oldest_at: r.get(12)?,
+                        dropped: r.get(13)?,
+                    },
+                    cert_expires_at: r.get(14)?,
+                    cert_renewed_at: r.get(15)?,
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)

@@ -20,6 +20,18 @@ pub struct ReportRecord {
     pub collected_at: i64,
     pub host: HostIdentity,
     pub content: ReportContent,
+    /// What the agent said about its spool with this report (headers), if anything.
+    pub spool: Option<SpoolStats>,
+}
+
+/// An agent's spool as it reported it: reports waiting on its disk, their bytes, when the
+/// oldest was made, and how many it dropped since enrollment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpoolStats {
+    pub backlog: i64,
+    pub bytes: i64,
+    pub oldest_at: Option<i64>,
+    pub dropped: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -264,6 +276,35 @@ pub(super) const DELETE_CHUNK: usize = 5000;
 /// How far ahead of the collector's clock a report's collection time may be.
 const MAX_CLOCK_AHEAD_MS: i64 = 5 * 60 * 1000;
 
+/// Keeps the agent's counters (a count of the reports table would shrink with pruning) and
+/// the spool figures it sent with this report.
+fn count_report(
+    conn: &Connection,
+    agent_num: i64,
+    seq: i64,
+    now: i64,
+    spool: Option<SpoolStats>,
+) -> Result<(), StoreError> {
+    let spool = spool.unwrap_or_default();
+    conn.prepare_cached(
+        "UPDATE agents SET reports_received = reports_received + 1, last_seen_at = ?2,
+                last_seq = MAX(COALESCE(last_seq, 0), ?3),
+                spool_backlog = ?4, spool_bytes = ?5, spool_oldest_at = ?6,
+                spool_dropped = MAX(spool_dropped, ?7)
+         WHERE num = ?1",
+    )?
+    .execute(params![
+        agent_num,
+        now,
+        seq,
+        spool.backlog,
+        spool.bytes,
+        spool.oldest_at,
+        spool.dropped
+    ])?;
+    Ok(())
+}
+
 fn ingest_in_tx(
     conn: &Connection,
     report: &ReportRecord,
@@ -440,6 +481,7 @@ fn ingest_in_tx(
         body
     ])
     .map_err(StoreError::from)?;
+    count_report(conn, agent_num, seq, now, report.spool)?;
     Ok(IngestOutcome::Stored {
         ci_id,
         inventory_wanted,

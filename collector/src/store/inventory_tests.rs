@@ -67,6 +67,7 @@ fn record(
             content_hash: hash.into(),
             inventory: content.map(Box::new),
         }),
+        spool: None,
     }
 }
 

@@ -29,7 +29,9 @@ use crate::cmdb::identify::IdentifyConfig;
 pub use events::{EventChange, EventFilter, EventRow, SilenceRow, TransitionRow};
 
 pub use agents::{AgentRow, EnrollError, NewAgent, TokenRow};
-pub use cis::{CiDetail, CiRow, IngestOutcome, IngestRejection, ReportContent, ReportRecord};
+pub use cis::{
+    CiDetail, CiRow, IngestOutcome, IngestRejection, ReportContent, ReportRecord, SpoolStats,
+};
 pub use identify::{ConflictRow, Resolution, ResolveError};
 pub use inventory::{
     CiInventory, HistoryEntry, InventoryRecord, SoftwareHit, WarrantyRow, asset_fields,

@@ -60,6 +60,7 @@ pub(super) fn report(
             })
             .unwrap(),
         ),
+        spool: None,
     }
 }
 
@@ -84,6 +85,54 @@ async fn a_repeated_sequence_number_is_stored_once() {
     let detail = store.find_ci("web".into()).await.unwrap().unwrap().unwrap();
     assert_eq!(detail.reports_stored, 1);
     assert_eq!(detail.agents, vec!["a-1".to_string()]);
+}
+
+#[tokio::test]
+async fn each_agent_counts_its_reports_and_keeps_the_spool_figures_it_sent() {
+    let (_dir, store) = open();
+    enroll(&store, "a-1", "m1").await;
+    let spooled = SpoolStats {
+        backlog: 40,
+        bytes: 52_000,
+        oldest_at: Some(900),
+        dropped: 3,
+    };
+    // Delivered out of order, as a spool drains beside fresh reports; one repeated.
+    for (seq, spool) in [
+        (20, Some(spooled)),
+        (11, Some(spooled)),
+        (11, None),
+        (12, None),
+    ] {
+        let mut record = report("a-1", seq, "m1", "web", 1000);
+        record.spool = spool;
+        store.ingest(record).await.unwrap();
+    }
+    let agents = store.list_agents().await.unwrap();
+    let agent = &agents[0];
+    assert_eq!(agent.reports_received, 3, "the repeat is not counted");
+    assert_eq!(agent.last_seq, Some(20), "the highest, not the latest");
+    assert!(agent.last_seen_at.is_some());
+    // The last report carried no figures: the backlog reads 0, the drops never go down.
+    assert_eq!(
+        agent.spool,
+        SpoolStats {
+            backlog: 0,
+            bytes: 0,
+            oldest_at: None,
+            dropped: 3
+        }
+    );
+    let mut record = report("a-1", 21, "m1", "web", 1000);
+    record.spool = Some(SpoolStats {
+        backlog: 5,
+        ..spooled
+    });
+    store.ingest(record).await.unwrap();
+    let agent = &store.list_agents().await.unwrap()[0];
+    assert_eq!(agent.spool.backlog, 5);
+    assert_eq!(agent.spool.oldest_at, Some(900));
+    assert_eq!(agent.reports_received, 4);
 }
 
 #[tokio::test]
