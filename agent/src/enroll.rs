@@ -24,6 +24,22 @@ pub struct EnrollRequest {
 pub struct EnrollResponse {
     pub agent_id: String,
     pub certificate_pem: String,
+    /// When the certificate expires (Unix ms); collectors before renewal did not say.
+    #[serde(default)]
+    pub not_after_ms: Option<i64>,
+}
+
+/// What the agent sends to `POST /v1/renew`, authenticated by its current certificate.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RenewRequest {
+    pub csr_pem: String,
+}
+
+/// The new certificate for the CSR's key.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RenewResponse {
+    pub certificate_pem: String,
+    pub not_after_ms: i64,
 }
 
 /// Enrolls this agent with the collector at `collector_url` and stores its identity in `state`.
@@ -107,11 +123,14 @@ pub async fn enroll(
         .json()
         .await
         .context("invalid enrollment response")?;
+    let now = crate::metrics::unix_ms(SystemTime::now());
     let identity = Identity {
         agent_id: answer.agent_id,
         collector_url: base,
         ca_fingerprint: pinned,
-        enrolled_at_ms: crate::metrics::unix_ms(SystemTime::now()),
+        enrolled_at_ms: now,
+        cert_issued_ms: answer.not_after_ms.map(|_| now),
+        cert_not_after_ms: answer.not_after_ms,
     };
     state.save(&Enrolled {
         identity: identity.clone(),

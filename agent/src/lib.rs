@@ -10,6 +10,7 @@ pub mod enroll;
 pub mod host;
 pub mod inventory;
 pub mod metrics;
+pub mod renew;
 pub mod run;
 pub mod spool;
 pub mod state;

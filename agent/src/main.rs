@@ -268,8 +268,16 @@ async fn execute(command: Command, config: Config) -> Result<()> {
                     .oldest_ms
                     .map(|ms| format!("{} s ago", (now - ms).max(0) / 1000))
                     .unwrap_or_else(|| "-".into());
+                let certificate = match id.cert_not_after_ms {
+                    Some(ms) if ms > now => format!(
+                        "expires in {} days (renewed automatically before then)",
+                        (ms - now) / 86_400_000
+                    ),
+                    Some(_) => "expired: enroll again with a new token".into(),
+                    None => "expiry unknown (renewed at the next run)".into(),
+                };
                 steward_agent::outln!(
-                    "enrolled as {}\ncollector   {}\nCA          {}\nstate dir   {}\nspool       {} reports waiting ({} bytes), oldest {oldest}, {} dropped",
+                    "enrolled as {}\ncollector   {}\nCA          {}\ncertificate {certificate}\nstate dir   {}\nspool       {} reports waiting ({} bytes), oldest {oldest}, {} dropped",
                     id.agent_id,
                     id.collector_url,
                     id.ca_fingerprint,

@@ -40,10 +40,10 @@ pub async fn run(
 ) -> Result<()> {
     let state = StateDir::new(&config.state_dir);
     let enrolled = state.load()?;
-    let transport = Transport::new(
-        &enrolled,
-        Duration::from_secs(u64::from(config.request_timeout_secs)),
-    )?;
+    let request_timeout = Duration::from_secs(u64::from(config.request_timeout_secs));
+    let transport = Transport::new(&enrolled, request_timeout)?;
+    let mut identity = enrolled.identity.clone();
+    let mut renew_after = Instant::now();
     let mut sequencer = Sequencer::new(state.clone()).context("cannot reserve sequence numbers")?;
     let agent_id = enrolled.identity.agent_id.clone();
     info!(
@@ -151,6 +151,21 @@ pub async fn run(
         delivery
             .deliver(&agent_id, seq, Kind::Metrics, v1::Payload::Metrics(report))
             .await;
+        if Instant::now() >= renew_after
+            && crate::renew::due(&identity, unix_ms(SystemTime::now()))
+            && delivery.backoff.ready(Instant::now())
+        {
+            match renew_certificate(&state, &delivery.transport, request_timeout).await {
+                Ok((renewed, transport)) => {
+                    identity = renewed;
+                    delivery.transport = transport;
+                }
+                Err(error) => {
+                    warn!(%error, "certificate renewal failed; the current certificate stays in use and renewal is retried");
+                    renew_after = Instant::now() + RENEW_RETRY;
+                }
+            }
+        }
         // What waits in the spool goes out oldest first, within half an interval so the next
         // sample stays on time; a stop request ends it between two reports.
         tokio::select! {
@@ -161,6 +176,24 @@ pub async fn run(
             }
         }
     }
+}
+
+/// How long after a failed certificate renewal the agent tries again.
+const RENEW_RETRY: Duration = Duration::from_secs(300);
+
+/// Renews the certificate and builds the client that presents the new one.
+async fn renew_certificate(
+    state: &StateDir,
+    transport: &Transport,
+    timeout: Duration,
+) -> Result<(crate::state::Identity, Transport)> {
+    let identity = crate::renew::renew(state, transport).await?;
+    let transport = Transport::new(&state.load()?, timeout)?;
+    info!(
+        expires_ms = identity.cert_not_after_ms,
+        "agent certificate renewed with a new key"
+    );
+    Ok((identity, transport))
 }
 
 /// What became of a fresh report.

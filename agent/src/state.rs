@@ -16,6 +16,9 @@ const KEY_FILE: &str = "agent.key";
 const CERT_FILE: &str = "agent.crt";
 const CA_FILE: &str = "collector-ca.crt";
 const SEQ_FILE: &str = "seq";
+/// A renewed key and certificate, written in full before either replaces the current pair.
+const RENEWED_KEY_FILE: &str = "renewed.key";
+const RENEWED_CERT_FILE: &str = "renewed.crt";
 /// Content hash of the last inventory the collector acknowledged in full.
 const INVENTORY_HASH_FILE: &str = "inventory.sha256";
 /// Sequence numbers are reserved on disk in blocks, so a restart never reuses one and the agent
@@ -31,6 +34,12 @@ pub struct Identity {
     /// `sha256:<hex>` of the collector CA pinned at enrollment.
     pub ca_fingerprint: String,
     pub enrolled_at_ms: i64,
+    /// When the current certificate was received and when it expires (Unix ms). Unknown for
+    /// an agent enrolled before renewal existed: it renews once to learn them.
+    #[serde(default)]
+    pub cert_issued_ms: Option<i64>,
+    #[serde(default)]
+    pub cert_not_after_ms: Option<i64>,
 }
 
 /// The loaded identity with its key material, ready to build a client.
@@ -83,7 +92,68 @@ impl StateDir {
         Ok(())
     }
 
+    /// Replaces the key and certificate with renewed ones, and records the new certificate's
+    /// dates. Both new files are written (and synced) before either is renamed into place, so
+    /// a crash leaves the old pair or the new one; [`load`](Self::load) finishes a swap a crash
+    /// interrupted.
+    pub fn save_renewal(
+        &self,
+        key_pem: &str,
+        cert_pem: &str,
+        issued_ms: i64,
+        not_after_ms: i64,
+    ) -> Result<Identity> {
+        write_atomic(&self.path.join(RENEWED_KEY_FILE), key_pem.as_bytes(), true)?;
+        write_atomic(
+            &self.path.join(RENEWED_CERT_FILE),
+            cert_pem.as_bytes(),
+            false,
+        )?;
+        self.finish_renewal()?;
+        let identity_path = self.path.join(IDENTITY_FILE);
+        let text = std::fs::read_to_string(&identity_path)
+            .with_context(|| format!("cannot read {}", identity_path.display()))?;
+        let mut identity: Identity = serde_json::from_str(&text)
+            .with_context(|| format!("invalid {}", identity_path.display()))?;
+        identity.cert_issued_ms = Some(issued_ms);
+        identity.cert_not_after_ms = Some(not_after_ms);
+        write_atomic(
+            &identity_path,
+            &serde_json::to_vec_pretty(&identity)?,
+            false,
+        )?;
+        Ok(identity)
+    }
+
+    /// Moves a renewed pair into place: the key, then the certificate. The certificate is
+    /// written after the key, so a renewed certificate alone means the key already moved; a
+    /// renewed key alone means the certificate never arrived, and the old pair stays.
+    fn finish_renewal(&self) -> Result<()> {
+        let key = self.path.join(RENEWED_KEY_FILE);
+        let cert = self.path.join(RENEWED_CERT_FILE);
+        let rename = |from: &Path, to: &str| -> Result<()> {
+            std::fs::rename(from, self.path.join(to))
+                .with_context(|| format!("cannot move {} into place", from.display()))
+        };
+        match (key.exists(), cert.exists()) {
+            (true, true) => {
+                rename(&key, KEY_FILE)?;
+                rename(&cert, CERT_FILE)?;
+            }
+            (false, true) => rename(&cert, CERT_FILE)?,
+            (true, false) => std::fs::remove_file(&key)
+                .with_context(|| format!("cannot remove {}", key.display()))?,
+            (false, false) => return Ok(()),
+        }
+        #[cfg(unix)]
+        std::fs::File::open(&self.path)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("cannot sync {}", self.path.display()))?;
+        Ok(())
+    }
+
     pub fn load(&self) -> Result<Enrolled> {
+        self.finish_renewal()?;
         let identity_path = self.path.join(IDENTITY_FILE);
         if !identity_path.exists() {
             bail!(
@@ -257,6 +327,41 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_renewal_interrupted_by_a_crash_leaves_a_matching_pair() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path());
+        let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+        let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
+        write(KEY_FILE, "old key");
+        write(CERT_FILE, "old cert");
+        // Crashed while writing the certificate: the old pair stays.
+        write(RENEWED_KEY_FILE, "new key");
+        state.finish_renewal().unwrap();
+        assert_eq!(
+            (read(KEY_FILE), read(CERT_FILE)),
+            ("old key".into(), "old cert".into())
+        );
+        // Crashed before the renames: both move.
+        write(RENEWED_KEY_FILE, "new key");
+        write(RENEWED_CERT_FILE, "new cert");
+        state.finish_renewal().unwrap();
+        assert_eq!(
+            (read(KEY_FILE), read(CERT_FILE)),
+            ("new key".into(), "new cert".into())
+        );
+        // Crashed between the renames: the certificate follows its key.
+        write(KEY_FILE, "newer key");
+        write(RENEWED_CERT_FILE, "newer cert");
+        state.finish_renewal().unwrap();
+        assert_eq!(
+            (read(KEY_FILE), read(CERT_FILE)),
+            ("newer key".into(), "newer cert".into())
+        );
+        assert!(!dir.path().join(RENEWED_KEY_FILE).exists());
+        assert!(!dir.path().join(RENEWED_CERT_FILE).exists());
+    }
+
+    #[test]
     fn sequence_numbers_never_repeat_across_restarts() {
         let dir = tempfile::tempdir().unwrap();
         let state = StateDir::new(dir.path());
@@ -325,6 +430,8 @@ mod tests {
                     collector_url: "https://127.0.0.1:1".into(),
                     ca_fingerprint: crate::fingerprint(ca.der()),
                     enrolled_at_ms: 0,
+                    cert_issued_ms: None,
+                    cert_not_after_ms: None,
                 },
                 key_pem: "KEY".into(),
                 cert_pem: "CERT".into(),

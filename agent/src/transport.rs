@@ -41,6 +41,7 @@ pub struct ErrorBody {
 pub struct Transport {
     client: reqwest::Client,
     reports_url: String,
+    renew_url: String,
 }
 
 impl Transport {
@@ -66,6 +67,7 @@ impl Transport {
         Ok(Transport {
             client,
             reports_url: format!("{base}/v1/reports"),
+            renew_url: format!("{base}/v1/renew"),
         })
     }
 
@@ -135,6 +137,39 @@ impl Transport {
             }
         };
         Err(Failed { error, retry_after })
+    }
+}
+
+impl Transport {
+    /// Asks for a new certificate for the key in `csr_pem`, authenticated by the current one.
+    pub async fn renew(&self, csr_pem: String) -> Result<crate::enroll::RenewResponse, SendError> {
+        let response = self
+            .client
+            .post(&self.renew_url)
+            .json(&crate::enroll::RenewRequest { csr_pem })
+            .send()
+            .await
+            .map_err(|error| SendError::Retryable(describe(&error)))?;
+        let status = response.status();
+        if status.is_success() {
+            return response
+                .json()
+                .await
+                .map_err(|error| SendError::Retryable(describe(&error)));
+        }
+        let message = response
+            .json::<ErrorBody>()
+            .await
+            .map(|body| body.error)
+            .unwrap_or_else(|_| status.to_string());
+        if status.is_server_error() || status.as_u16() == 429 {
+            Err(SendError::Retryable(format!("{status}: {message}")))
+        } else {
+            Err(SendError::Rejected {
+                status: status.as_u16(),
+                message,
+            })
+        }
     }
 }
 

@@ -41,6 +41,47 @@ pub struct Config {
     /// takes every escalated event.
     #[serde(default)]
     pub routes: Vec<crate::tickets::RouteConfig>,
+    /// `[agents]`: agent certificates.
+    #[serde(default)]
+    pub agents: AgentsConfig,
+}
+
+/// `[agents]`: how long an agent certificate is good for. Agents renew theirs (with a new key)
+/// once two thirds of that have passed; a revoked agent cannot.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentsConfig {
+    /// A duration such as "397d", "90d" or "12h"; between 1 minute and 10 years.
+    pub cert_validity: String,
+}
+
+impl Default for AgentsConfig {
+    fn default() -> Self {
+        AgentsConfig {
+            cert_validity: "397d".into(),
+        }
+    }
+}
+
+impl AgentsConfig {
+    /// The validity as a duration (checked by [`Config::parse`]).
+    pub fn cert_validity(&self) -> Result<std::time::Duration, String> {
+        let validity = humantime::parse_duration(&self.cert_validity).map_err(|error| {
+            format!(
+                "agents.cert_validity: {:?} is not a duration such as \"397d\": {error}",
+                self.cert_validity
+            )
+        })?;
+        if validity < std::time::Duration::from_secs(60)
+            || validity > std::time::Duration::from_secs(10 * 366 * 86_400)
+        {
+            return Err(format!(
+                "agents.cert_validity: {:?} is outside 1 minute to 10 years",
+                self.cert_validity
+            ));
+        }
+        Ok(validity)
+    }
 }
 
 /// `[rules]`: threshold rules laid over the shipped defaults.
@@ -135,6 +176,7 @@ impl Config {
             tickets: Default::default(),
             connectors: Vec::new(),
             routes: Vec::new(),
+            agents: AgentsConfig::default(),
         }
     }
 
@@ -157,6 +199,7 @@ impl Config {
             ));
         }
         config.snmp.validate()?;
+        config.agents.cert_validity()?;
         crate::tickets::config::validate(&config.connectors, &config.routes)?;
         if config.tickets.max_attempts == 0 || config.tickets.retry_initial_ms == 0 {
             return Err(
@@ -220,6 +263,11 @@ batch_max = {batch_max}
 # Most writes waiting to be committed; past it reports get 503 with Retry-After.
 queue_max = {queue_max}
 
+[agents]
+# How long an agent certificate is good for ("397d", "90d", "12h"). Agents renew theirs, with a
+# new key, once two thirds of it have passed; a revoked agent cannot renew.
+cert_validity = "{cert_validity}"
+
 # Tickets: escalated events go to the service desks listed as [[connectors]] (type =
 # request_tracker, servicenow, jira_service_management, glpi, zammad, pagerduty or webhook),
 # narrowed by [[routes]]; delivery settings in [tickets]. Every key: packaging/collector.toml.
@@ -233,6 +281,7 @@ queue_max = {queue_max}
             queue_max = self.store.queue_max,
             retention_days = self.store.retention_days,
             batch_max = self.store.batch_max,
+            cert_validity = self.agents.cert_validity,
         )
     }
 }
@@ -241,6 +290,23 @@ queue_max = {queue_max}
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn agent_certificate_validity_is_a_bounded_duration() {
+        let parse = |value: &str| {
+            Config::parse(&format!(
+                "listen = \"127.0.0.1:1\"\n[agents]\ncert_validity = \"{value}\"\n"
+            ))
+        };
+        assert_eq!(
+            parse("90d").unwrap().agents.cert_validity().unwrap(),
+            std::time::Duration::from_secs(90 * 86_400)
+        );
+        let error = parse("soon").unwrap_err();
+        assert!(error.contains("agents.cert_validity"), "{error}");
+        let error = parse("5s").unwrap_err();
+        assert!(error.contains("outside 1 minute to 10 years"), "{error}");
+    }
 
     #[test]
     fn the_written_config_reads_back() {

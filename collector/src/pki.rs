@@ -20,9 +20,9 @@ pub const SERVER_KEY: &str = "server.key";
 
 const CA_VALIDITY_DAYS: i64 = 3650;
 const SERVER_VALIDITY_DAYS: i64 = 825;
-/// Agent certificates are short enough to limit a stolen key's life, long enough that an agent
-/// offline for months still gets back in. Renewal comes with the reliability work.
-pub const AGENT_VALIDITY_DAYS: i64 = 397;
+// Agent certificates: `[agents] cert_validity` (397 days by default: short enough to limit a
+// stolen key's life, long enough that an agent offline for months still gets back in); agents
+// renew theirs once two thirds have passed.
 
 /// A PEM certificate and its PEM private key.
 #[derive(Debug)]
@@ -131,6 +131,7 @@ impl Ca {
         &self,
         csr_pem: &str,
         agent_id: &str,
+        validity: std::time::Duration,
     ) -> Result<SignedAgent, rcgen::Error> {
         let mut csr = CertificateSigningRequestParams::from_pem(csr_pem)?;
         let serial = random_serial().map_err(|_| rcgen::Error::RingUnspecified)?;
@@ -139,12 +140,19 @@ impl Ca {
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.serial_number = Some(serial.clone());
-        validity(&mut params, AGENT_VALIDITY_DAYS);
+        let now = OffsetDateTime::now_utc();
+        params.not_before = now - Duration::hours(1);
+        // The configured validity is at most 10 years (Config::parse): no overflow here.
+        params.not_after =
+            now + Duration::seconds(i64::try_from(validity.as_secs()).unwrap_or(i64::MAX / 2));
+        let not_after_ms =
+            i64::try_from(params.not_after.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
         csr.params = params;
         let cert = csr.signed_by(&self.issuer)?;
         Ok(SignedAgent {
             cert_pem: cert.pem(),
             serial: hex::encode(serial.as_ref()),
+            not_after_ms,
         })
     }
 }
@@ -153,6 +161,8 @@ impl Ca {
 pub struct SignedAgent {
     pub cert_pem: String,
     pub serial: String,
+    /// When the certificate expires (Unix ms).
+    pub not_after_ms: i64,
 }
 
 /// Checks that a CSR parses and its signature verifies, before any token is spent on it.
@@ -207,9 +217,21 @@ mod tests {
             .push(DnType::CommonName, "i-want-to-be-admin");
         let csr = params.serialize_request(&key).unwrap().pem().unwrap();
         check_csr(&csr).unwrap();
-        let signed = ca.sign_agent_csr(&csr, "a-0011223344556677").unwrap();
+        let signed = ca
+            .sign_agent_csr(
+                &csr,
+                "a-0011223344556677",
+                std::time::Duration::from_secs(86_400),
+            )
+            .unwrap();
         let der = CertificateDer::from_pem_slice(signed.cert_pem.as_bytes()).unwrap();
         assert_eq!(common_name(&der).as_deref(), Some("a-0011223344556677"));
+        let expected = crate::now_ms() + 86_400_000;
+        assert!(
+            (signed.not_after_ms - expected).abs() < 5_000,
+            "{}",
+            signed.not_after_ms
+        );
         assert!(ca.fingerprint().starts_with("sha256:") && ca.fingerprint().len() == 7 + 64);
     }
 

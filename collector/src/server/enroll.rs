@@ -1,15 +1,17 @@
 //! Enrollment: `GET /v1/enroll/ca` hands out the CA certificate (agents check it against the
-//! fingerprint they were given); `POST /v1/enroll` trades a token and a CSR for a certificate.
+//! fingerprint they were given); `POST /v1/enroll` trades a token and a CSR for a certificate;
+//! `POST /v1/renew` trades an enrolled agent's valid certificate and a new CSR for a new one.
 
 use std::sync::Arc;
 
 use axum::Json;
+use axum::extract::Extension;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
-use steward_agent::enroll::{EnrollRequest, EnrollResponse};
+use steward_agent::enroll::{EnrollRequest, EnrollResponse, RenewRequest, RenewResponse};
 
-use super::{ApiError, AppState};
-use crate::store::{EnrollError, NewAgent};
+use super::{ApiError, AppState, PeerIdentity};
+use crate::store::{EnrollError, NewAgent, RenewError};
 
 /// Longest hostname or machine-id accepted at enrollment.
 const MAX_FIELD: usize = 255;
@@ -45,25 +47,41 @@ pub async fn enroll(
         hostname: request.hostname.clone(),
         machine_id: request.machine_id.clone(),
     };
+    let validity = state
+        .config
+        .agents
+        .cert_validity()
+        .map_err(ApiError::Unavailable)?;
     let signer = state.clone();
     let csr = request.csr_pem.clone();
     let token_hash = crate::sha256_hex(request.token.trim().as_bytes());
+    let not_after = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let signed_until = not_after.clone();
     let result = state
         .store
         .enroll_agent(token_hash, agent, move |id| {
             signer
                 .ca
-                .sign_agent_csr(&csr, id)
-                .map(|signed| (signed.cert_pem, signed.serial))
+                .sign_agent_csr(&csr, id, validity)
+                .map(|signed| {
+                    signed_until.store(signed.not_after_ms, std::sync::atomic::Ordering::Relaxed);
+                    (signed.cert_pem, signed.serial)
+                })
                 .map_err(|e| e.to_string())
         })
         .await;
     match result {
         Ok(certificate_pem) => {
+            let not_after_ms = not_after.load(std::sync::atomic::Ordering::Relaxed);
+            state
+                .store
+                .set_cert_expiry(agent_id.clone(), not_after_ms)
+                .await?;
             tracing::info!(agent_id, hostname = request.hostname, "agent enrolled");
             Ok(Json(EnrollResponse {
                 agent_id,
                 certificate_pem,
+                not_after_ms: Some(not_after_ms),
             }))
         }
         Err(error) => {
@@ -75,6 +93,69 @@ pub async fn enroll(
                 }
                 EnrollError::Signing(_) => ApiError::BadRequest(error.to_string()),
                 EnrollError::Store(store) => ApiError::from(store),
+            })
+        }
+    }
+}
+
+/// `POST /v1/renew`: an enrolled, unrevoked agent, authenticated by its current certificate,
+/// gets a new certificate for the new key in its CSR.
+pub async fn renew(
+    State(state): State<Arc<AppState>>,
+    Extension(peer): Extension<PeerIdentity>,
+    request: Result<Json<RenewRequest>, JsonRejection>,
+) -> Result<Json<RenewResponse>, ApiError> {
+    let Some(agent_id) = peer.agent_id else {
+        return Err(ApiError::Unauthorized(
+            "renewal requires the agent's current client certificate".into(),
+        ));
+    };
+    let Json(request) = request.map_err(|rejection| {
+        ApiError::BadRequest(format!(
+            "invalid renewal request: {}",
+            rejection.body_text()
+        ))
+    })?;
+    crate::pki::check_csr(&request.csr_pem).map_err(|error| {
+        ApiError::BadRequest(format!("invalid certificate signing request: {error}"))
+    })?;
+    let validity = state
+        .config
+        .agents
+        .cert_validity()
+        .map_err(ApiError::Unavailable)?;
+    let signer = state.clone();
+    let id = agent_id.clone();
+    let result = state
+        .store
+        .renew_agent(agent_id.clone(), move || {
+            signer
+                .ca
+                .sign_agent_csr(&request.csr_pem, &id, validity)
+                .map(|signed| (signed.cert_pem, signed.serial, signed.not_after_ms))
+                .map_err(|e| e.to_string())
+        })
+        .await;
+    match result {
+        Ok((certificate_pem, not_after_ms)) => {
+            tracing::info!(
+                agent_id,
+                expires = crate::format_ms(Some(not_after_ms)),
+                "agent certificate renewed"
+            );
+            Ok(Json(RenewResponse {
+                certificate_pem,
+                not_after_ms,
+            }))
+        }
+        Err(error) => {
+            tracing::warn!(agent_id, %error, "certificate renewal refused");
+            Err(match error {
+                RenewError::UnknownAgent(_) | RenewError::Revoked(_) => {
+                    ApiError::Forbidden(error.to_string())
+                }
+                RenewError::Signing(_) => ApiError::BadRequest(error.to_string()),
+                RenewError::Store(store) => ApiError::from(store),
             })
         }
     }

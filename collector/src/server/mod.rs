@@ -116,6 +116,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/enroll",
             post(enroll::enroll).layer(middleware::from_fn_with_state(state.clone(), small_body)),
         )
+        .route(
+            "/v1/renew",
+            post(enroll::renew).layer(middleware::from_fn_with_state(state.clone(), small_body)),
+        )
         .nest("/admin/v1", admin::router(state.clone()))
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .with_state(state)

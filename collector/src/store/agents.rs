@@ -59,6 +59,19 @@ pub enum EnrollError {
     Store(#[from] StoreError),
 }
 
+/// Why a certificate renewal was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RenewError {
+    #[error("agent {0} is not enrolled with this collector")]
+    UnknownAgent(String),
+    #[error("agent {0} has been revoked; it must be enrolled again with a new token")]
+    Revoked(String),
+    #[error("cannot issue the agent certificate: {0}")]
+    Signing(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 impl Store {
     pub async fn create_enroll_token(
         &self,
@@ -129,6 +142,53 @@ impl Store {
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .await
+    }
+
+    /// Records an enrolled agent's certificate expiry.
+    pub async fn set_cert_expiry(&self, id: String, expires_at: i64) -> Result<(), StoreError> {
+        self.inner
+            .writer
+            .write(move |conn| {
+                conn.execute(
+                    "UPDATE agents SET cert_expires_at = ?2 WHERE id = ?1",
+                    params![id, expires_at],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Renews an agent's certificate: `sign` issues it (returning PEM, serial and expiry) only
+    /// for a known agent that is not revoked, and the new serial and expiry are recorded in
+    /// the same transaction.
+    pub async fn renew_agent<S>(&self, id: String, sign: S) -> Result<(String, i64), RenewError>
+    where
+        S: FnOnce() -> Result<(String, String, i64), String> + Send + 'static,
+    {
+        self.inner
+            .writer
+            .write(move |conn| {
+                let revoked: Option<Option<i64>> = conn
+                    .query_row("SELECT revoked_at FROM agents WHERE id = ?1", [&id], |r| {
+                        r.get(0)
+                    })
+                    .optional()
+                    .map_err(StoreError::from)?;
+                match revoked {
+                    None => return Err(RenewError::UnknownAgent(id)),
+                    Some(Some(_)) => return Err(RenewError::Revoked(id)),
+                    Some(None) => {}
+                }
+                let (cert_pem, serial, expires_at) = sign().map_err(RenewError::Signing)?;
+                conn.execute(
+                    "UPDATE agents SET cert_serial = ?2, cert_expires_at = ?3, cert_renewed_at = ?4
+                     WHERE id = ?1",
+                    params![id, serial, expires_at, crate::now_ms()],
+                )
+                .map_err(StoreError::from)?;
+                Ok((cert_pem, expires_at))
+            })
+            .await
     }
 
     /// Revokes an agent: its reports are refused from then on. Returns false if no such agent.

@@ -28,7 +28,7 @@ use rusqlite::{Connection, OpenFlags};
 use crate::cmdb::identify::IdentifyConfig;
 pub use events::{EventChange, EventFilter, EventRow, SilenceRow, TransitionRow};
 
-pub use agents::{AgentRow, EnrollError, NewAgent, TokenRow};
+pub use agents::{AgentRow, EnrollError, NewAgent, RenewError, TokenRow};
 pub use cis::{
     CiDetail, CiRow, IngestOutcome, IngestRejection, ReportContent, ReportRecord, SpoolStats,
 };
