@@ -142,7 +142,8 @@ impl Spool {
         Stats {
             backlog: self.entries.len() as u64,
             bytes: self.bytes,
-            oldest_ms: self.entries.values().map(|e| e.created_ms).min(),
+            // Sequence numbers grow with time (state.rs), so the first entry is the oldest.
+            oldest_ms: self.entries.values().next().map(|e| e.created_ms),
             dropped: self.dropped,
         }
     }
