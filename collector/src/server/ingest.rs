@@ -224,6 +224,7 @@ fn record(envelope: Envelope) -> Result<ReportRecord, String> {
             payload: v1::Payload::Metrics(report),
             ..
         }) => {
+            check_metrics(&report.metrics)?;
             let body = postcard::to_stdvec(&report)
                 .map_err(|error| format!("cannot re-encode the report: {error}"))?;
             Ok(ReportRecord {
@@ -283,13 +284,120 @@ fn check_inventory(inventory: &v1::Inventory) -> Result<(), String> {
             hardware.memory.dimms.len(),
             MAX_HARDWARE_ITEMS,
         ),
+        ("virtual guests", inventory.guests.len(), MAX_HARDWARE_ITEMS),
     ];
-    for (what, count, max) in counts {
+    check_counts("inventory", &counts)
+}
+
+/// Most instances of each kind one metrics report may hold: each becomes a series in the rules
+/// engine, so a broken or hostile agent cannot make it track millions.
+const MAX_METRIC_INSTANCES: usize = 4_096;
+
+fn check_metrics(metrics: &v1::Metrics) -> Result<(), String> {
+    check_counts(
+        "metrics report",
+        &[
+            (
+                "filesystems",
+                metrics.filesystems.len(),
+                MAX_METRIC_INSTANCES,
+            ),
+            ("disks", metrics.disks.len(), MAX_METRIC_INSTANCES),
+            (
+                "network interfaces",
+                metrics.networks.len(),
+                MAX_METRIC_INSTANCES,
+            ),
+            (
+                "CPU cores",
+                metrics.cpu.per_core_pct.len(),
+                MAX_METRIC_INSTANCES,
+            ),
+        ],
+    )
+}
+
+fn check_counts(report: &str, counts: &[(&str, usize, usize)]) -> Result<(), String> {
+    for &(what, count, max) in counts {
         if count > max {
             return Err(format!(
-                "inventory has {count} {what}; at most {max} are accepted"
+                "{report} has {count} {what}; at most {max} are accepted"
             ));
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn encoded(payload: v1::Payload) -> Vec<u8> {
+        steward_shared::encode_v1(&v1::Envelope {
+            agent_id: "a-1".into(),
+            seq: 1,
+            sent_at_ms: 0,
+            payload,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn absurd_instance_counts_are_refused_naming_what_and_the_limit() {
+        let mut report = v1::MetricsReport {
+            host: v1::HostIdentity::default(),
+            metrics: v1::Metrics::default(),
+        };
+        report.metrics.filesystems = vec![v1::Filesystem::default(); MAX_METRIC_INSTANCES + 1];
+        let error = decode_report(&encoded(v1::Payload::Metrics(report)), true).unwrap_err();
+        assert_eq!(
+            error,
+            "metrics report has 4097 filesystems; at most 4096 are accepted"
+        );
+        let inventory = v1::Inventory {
+            guests: vec![v1::VirtualGuest::default(); MAX_HARDWARE_ITEMS + 1],
+            ..Default::default()
+        };
+        let report = v1::InventoryReport {
+            host: v1::HostIdentity::default(),
+            collected_at_ms: 0,
+            content_hash: String::new(),
+            content: Some(inventory),
+        };
+        let error = decode_report(&encoded(v1::Payload::Inventory(report)), true).unwrap_err();
+        assert!(error.contains("4097 virtual guests"), "{error}");
+    }
+
+    #[test]
+    fn spool_headers_are_optional_and_a_bad_one_is_named() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(spool_stats(&headers), Ok(None));
+        headers.insert(steward_shared::SPOOL_BACKLOG_HEADER, HeaderValue::from(12));
+        headers.insert(steward_shared::SPOOL_DROPPED_HEADER, HeaderValue::from(3));
+        assert_eq!(
+            spool_stats(&headers),
+            Ok(Some(SpoolStats {
+                backlog: 12,
+                bytes: 0,
+                oldest_at: None,
+                dropped: 3
+            }))
+        );
+        headers.insert(
+            steward_shared::SPOOL_OLDEST_HEADER,
+            HeaderValue::from_static("-5"),
+        );
+        let error = spool_stats(&headers).unwrap_err();
+        assert!(error.contains("x-steward-spool-oldest-ms"), "{error}");
+    }
+
+    #[test]
+    fn reports_made_long_ago_are_not_current() {
+        let now = crate::now_ms();
+        assert!(is_current(now - 1_000, 10));
+        assert!(!is_current(now - 600_000, 10));
+        // An agent reporting every 5 minutes: three intervals.
+        assert!(is_current(now - 600_000, 300));
+    }
 }
