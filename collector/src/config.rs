@@ -117,6 +117,16 @@ pub struct IngestConfig {
     /// Seconds a request body may take to arrive; a client that stops sending mid-body gets
     /// 408 and loses its connection slot.
     pub body_timeout_secs: u32,
+    /// Seconds a client has to send a request's headers, counted from when the server starts
+    /// waiting for them; a client that trickles them (slowloris) loses its connection.
+    pub header_timeout_secs: u32,
+    /// Seconds a client has to finish the TLS handshake; slower ones lose their connection.
+    pub handshake_timeout_secs: u32,
+    /// Seconds one agent request (`/v1/...`: a report or an enrollment) may take from its
+    /// headers to its answer, the body and the handling included; a slower one is answered 503
+    /// with Retry-After (the agent sends it again; a report stored meanwhile is acknowledged as
+    /// a duplicate) and its connection slot is freed. Admin requests are not bounded by it.
+    pub request_timeout_secs: u32,
 }
 
 impl Default for IngestConfig {
@@ -126,6 +136,9 @@ impl Default for IngestConfig {
             max_connections: 10_000,
             max_inflight_bytes: 64 * 1024 * 1024,
             body_timeout_secs: 30,
+            header_timeout_secs: 30,
+            handshake_timeout_secs: 10,
+            request_timeout_secs: 60,
         }
     }
 }
@@ -209,15 +222,27 @@ impl Config {
         if config.store.retention_days == 0 {
             return Err("store.retention_days: must be at least 1".into());
         }
-        if config.store.batch_max == 0
-            || config.store.queue_max == 0
-            || config.ingest.body_timeout_secs == 0
-            || config.ingest.max_connections == 0
-        {
-            return Err(
-                "store.batch_max, store.queue_max, ingest.max_connections and ingest.body_timeout_secs must be positive"
-                    .into(),
-            );
+        let ingest = &config.ingest;
+        let zero = [
+            ("store.batch_max", config.store.batch_max == 0),
+            ("store.queue_max", config.store.queue_max == 0),
+            ("ingest.max_connections", ingest.max_connections == 0),
+            ("ingest.body_timeout_secs", ingest.body_timeout_secs == 0),
+            (
+                "ingest.header_timeout_secs",
+                ingest.header_timeout_secs == 0,
+            ),
+            (
+                "ingest.handshake_timeout_secs",
+                ingest.handshake_timeout_secs == 0,
+            ),
+            (
+                "ingest.request_timeout_secs",
+                ingest.request_timeout_secs == 0,
+            ),
+        ];
+        if let Some((key, _)) = zero.iter().find(|(_, is_zero)| *is_zero) {
+            return Err(format!("{key}: must be at least 1"));
         }
         if config.ingest.max_report_bytes < 1024
             || config.ingest.max_inflight_bytes < config.ingest.max_report_bytes
@@ -252,8 +277,15 @@ max_report_bytes = {max_report_bytes}
 max_connections = {max_connections}
 # Most report bytes held in memory at once; past it reports get 503 with Retry-After.
 max_inflight_bytes = {max_inflight_bytes}
-# Seconds a request body may take to arrive.
+# Seconds a request body may take to arrive; slower ones get 408.
 body_timeout_secs = {body_timeout_secs}
+# Seconds a client has to send a request's headers (the defence against slowloris clients).
+header_timeout_secs = {header_timeout_secs}
+# Seconds a client has to finish the TLS handshake.
+handshake_timeout_secs = {handshake_timeout_secs}
+# Seconds an agent request (report, enrollment) may take from headers to answer, body and
+# handling included; slower ones get 503 with Retry-After and their connection is freed.
+request_timeout_secs = {request_timeout_secs}
 
 [store]
 # Days of metrics history kept.
@@ -278,6 +310,9 @@ cert_validity = "{cert_validity}"
             max_connections = self.ingest.max_connections,
             max_inflight_bytes = self.ingest.max_inflight_bytes,
             body_timeout_secs = self.ingest.body_timeout_secs,
+            header_timeout_secs = self.ingest.header_timeout_secs,
+            handshake_timeout_secs = self.ingest.handshake_timeout_secs,
+            request_timeout_secs = self.ingest.request_timeout_secs,
             queue_max = self.store.queue_max,
             retention_days = self.store.retention_days,
             batch_max = self.store.batch_max,
@@ -380,6 +415,52 @@ mod tests {
         ))
         .unwrap_err();
         assert!(error.contains("v9"), "{error}");
+    }
+
+    #[test]
+    fn zero_limits_are_refused_naming_the_key() {
+        let base = "listen = \"127.0.0.1:1\"\n";
+        for key in [
+            "ingest.max_connections",
+            "ingest.body_timeout_secs",
+            "ingest.header_timeout_secs",
+            "ingest.handshake_timeout_secs",
+            "ingest.request_timeout_secs",
+            "store.batch_max",
+            "store.queue_max",
+        ] {
+            let (table, name) = key.split_once('.').unwrap();
+            let error = Config::parse(&format!("{base}[{table}]\n{name} = 0\n")).unwrap_err();
+            assert!(
+                error.contains(key) && error.contains("at least 1"),
+                "{key}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_limits_default_and_read_back() {
+        let config = Config::parse("listen = \"127.0.0.1:1\"\n").unwrap();
+        assert_eq!(config.ingest.header_timeout_secs, 30);
+        assert_eq!(config.ingest.handshake_timeout_secs, 10);
+        assert_eq!(config.ingest.request_timeout_secs, 60);
+        let mut config = Config::new("127.0.0.1:8443".parse().unwrap());
+        config.ingest.header_timeout_secs = 2;
+        config.ingest.handshake_timeout_secs = 3;
+        config.ingest.request_timeout_secs = 4;
+        config.ingest.max_connections = 5;
+        let text = config.to_commented_toml();
+        let back = Config::parse(&text).unwrap();
+        assert_eq!(
+            (
+                back.ingest.header_timeout_secs,
+                back.ingest.handshake_timeout_secs,
+                back.ingest.request_timeout_secs,
+                back.ingest.max_connections
+            ),
+            (2, 3, 4, 5),
+            "{text}"
+        );
     }
 
     #[test]

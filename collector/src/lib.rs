@@ -9,6 +9,7 @@ pub mod config;
 pub mod events;
 pub mod init;
 pub mod inventory;
+pub mod lock;
 pub mod pki;
 pub mod rules;
 pub mod secrets;

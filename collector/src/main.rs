@@ -33,7 +33,10 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => return fail(&anyhow::Error::from(error)),
     };
-    match runtime.block_on(execute(cli.command)) {
+    let result = runtime.block_on(execute(cli.command));
+    // `serve` bounds its own drain; a blocking task it gave up on must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => fail(&error),
     }
@@ -97,6 +100,19 @@ async fn execute(command: Command) -> Result<()> {
         }
         Command::Quickstart { data_dir, once } => {
             steward_collector::cli::quickstart::quickstart(data_dir, once).await
+        }
+        Command::Backup {
+            file,
+            data_dir,
+            json,
+        } => steward_collector::cli::backup::backup(&data_dir, &file, json),
+        Command::Restore {
+            file,
+            data_dir,
+            json,
+        } => steward_collector::cli::backup::restore(&data_dir, &file, json),
+        Command::AdminToken { command } => {
+            steward_collector::cli::admin_tokens::admin_token(command).await
         }
         Command::EnrollToken {
             command:

@@ -641,3 +641,99 @@ async fn a_refused_reopen_opens_a_new_ticket_instead_of_blocking_the_event() {
     );
     task.abort();
 }
+
+/// Waits (at most 10 s) until the create of `event` is in the desk's hands (marked sent).
+async fn create_in_flight(store: &Store, event: i64) {
+    for _ in 0..400 {
+        let sent = store
+            .list_outbox(false, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .any(|r| r.event_id == event && r.attempts == 1);
+        if sent {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("event {event}'s create never left");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_shutdown_a_delivery_in_flight_finishes_within_the_bound_or_stays_pending() {
+    let s = setup().await;
+    let system = Arc::new(System::default());
+    let start = |drain: Duration| {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(
+            Dispatcher::with_connectors(
+                s.store.clone(),
+                settings(),
+                vec![(
+                    desk_config("new"),
+                    Box::new(Desk(system.clone())) as Box<dyn Connector>,
+                )],
+            )
+            .run_until(
+                async {
+                    let _ = stopped.await;
+                },
+                drain,
+            ),
+        );
+        (stop, task)
+    };
+    let store = s.store.clone();
+
+    // Stopped while a create is in the desk's hands: it is waited for, and recorded.
+    *system.stalling.lock().unwrap() = true;
+    let (stop, task) = start(Duration::from_secs(10));
+    let first = store
+        .apply_event_changes(vec![change(s.ci, "firing", "warning", to("desk"))])
+        .await
+        .unwrap()[0]
+        .unwrap();
+    create_in_flight(&store, first).await;
+    stop.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!task.is_finished(), "the delivery in flight is waited for");
+    *system.stalling.lock().unwrap() = false;
+    system.stall.notify_waiters();
+    assert_eq!(task.await.unwrap(), 0, "nothing was cut short");
+    assert!(
+        store
+            .ticket_link(first, "desk".into())
+            .await
+            .unwrap()
+            .is_some(),
+        "its ticket is recorded before the dispatcher returns"
+    );
+
+    // One that outlasts the bound is stopped and stays pending for the next start.
+    store
+        .apply_event_changes(vec![change(s.ci, "resolved", "warning", None)])
+        .await
+        .unwrap();
+    *system.stalling.lock().unwrap() = true;
+    let (stop, task) = start(Duration::from_millis(300));
+    let second = store
+        .apply_event_changes(vec![change(s.ci, "firing", "critical", to("desk"))])
+        .await
+        .unwrap()[0]
+        .unwrap();
+    create_in_flight(&store, second).await;
+    let stopped_at = Instant::now();
+    stop.send(()).unwrap();
+    assert_eq!(task.await.unwrap(), 1, "one delivery cut short");
+    assert!(stopped_at.elapsed() < Duration::from_secs(3));
+    let row = store
+        .list_outbox(false, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.event_id == second)
+        .unwrap();
+    assert_eq!(row.state, "pending");
+    *system.stalling.lock().unwrap() = false;
+    system.stall.notify_waiters();
+}

@@ -145,6 +145,39 @@ impl Collector {
         }
     }
 
+    /// Stops `serve` the way a service manager does (SIGTERM) and waits for it (at most 60 s);
+    /// returns how it exited and how long that took.
+    pub fn terminate(&mut self) -> (std::process::ExitStatus, Duration) {
+        self.sigterm();
+        self.wait_exit()
+    }
+
+    /// Sends `serve` SIGTERM without waiting.
+    pub fn sigterm(&self) {
+        let child = self.child.as_ref().expect("serve is not running");
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "cannot send SIGTERM");
+    }
+
+    /// Waits for `serve` to exit (at most 60 s); how it exited and how long that took.
+    pub fn wait_exit(&mut self) -> (std::process::ExitStatus, Duration) {
+        let mut child = self.child.take().expect("serve is not running");
+        let started = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return (status, started.elapsed());
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                let _ = child.kill();
+                panic!("serve did not exit within 60 s: {}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Stops `serve`, replaces text in `collector.toml` (each `from` must be there), serves again.
     pub fn reconfigure(&mut self, replacements: &[(&str, &str)]) {
         self.kill();
@@ -277,4 +310,36 @@ pub fn agent_once_on(state: &Path, root: &Path) -> Output {
         .arg(state)
         .arg("--root")
         .arg(root))
+}
+
+impl Collector {
+    /// Like [`Collector::serve`], but what `serve` prints on stdout is kept too
+    /// (`serve.stdout.log`, see [`Collector::stdout_log`]): for tests that read all it prints.
+    pub fn serve_keeping_stdout(&mut self) {
+        self.kill();
+        let log = std::fs::File::create(self.dir.path().join("serve.log")).unwrap();
+        let out = std::fs::File::create(self.dir.path().join("serve.stdout.log")).unwrap();
+        let child = Command::new(bin("steward-collector"))
+            .args(["serve", "--data-dir"])
+            .arg(self.data_dir())
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "collector did not start: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn stdout_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("serve.stdout.log")).unwrap_or_default()
+    }
 }

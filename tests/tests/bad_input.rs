@@ -223,13 +223,25 @@ async fn reports_without_the_agent_certificate_are_refused() {
 async fn a_revoked_agent_is_refused() {
     let collector = Collector::start();
     let state = collector.enroll_agent("agent");
+    let other = collector.enroll_agent("other");
     assert!(agent_once(&state).status.success());
-    let (_, agent_id) = agent_client(&state);
+    let (client, agent_id) = agent_client(&state);
+    // A connection opened before the revocation: its next request is refused too.
+    let (status, text) = post(&client, &collector, envelope(&agent_id, 1_000_000)).await;
+    assert_eq!(status, 200, "{text}");
     let out = collector.admin(&["agents", "revoke", &agent_id]);
     assert!(out.status.success(), "{}", stderr(&out));
+    let (status, text) = post(&client, &collector, envelope(&agent_id, 1_000_001)).await;
+    assert_eq!(status, 403, "{text}");
+    assert!(text.contains("revoked"), "{text}");
     let out = agent_once(&state);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("revoked"), "{}", stderr(&out));
+    // Other agents keep working.
+    let (other_client, other_id) = agent_client(&other);
+    let (status, text) = post(&other_client, &collector, envelope(&other_id, 1_000_000)).await;
+    assert_eq!((status, text.contains("stored")), (200, true), "{text}");
+    assert!(agent_once(&other).status.success());
 }
 
 #[test]
@@ -308,15 +320,21 @@ fn enrollment_tokens_are_checked() {
         .status
         .success()
     );
+    let out = enroll(
+        &collector.url(),
+        &many,
+        &collector.fingerprint,
+        &dir.join("a7"),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a 2-use token used a third time"
+    );
     assert!(
-        !enroll(
-            &collector.url(),
-            &many,
-            &collector.fingerprint,
-            &dir.join("a7")
-        )
-        .status
-        .success()
+        stderr(&out).contains("403") && stderr(&out).contains("already been used"),
+        "{}",
+        stderr(&out)
     );
 
     let wrong_fp = format!("sha256:{}", "0".repeat(64));

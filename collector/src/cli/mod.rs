@@ -2,6 +2,8 @@
 //! which reach a running collector through its admin API.
 
 pub mod admin;
+pub mod admin_tokens;
+pub mod backup;
 pub mod events;
 pub mod quickstart;
 pub mod snmp;
@@ -57,6 +59,31 @@ pub enum Command {
         /// Exit after the first report instead of reporting every 10 s until Ctrl-C.
         #[arg(long)]
         once: bool,
+    },
+    /// Copy the database, consistent, while the collector runs (secrets.key, the CA key and
+    /// admin.token are not in it: back those up with the data directory's files).
+    Backup {
+        /// Where to write the copy (must not exist).
+        file: PathBuf,
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace the database with a backup (the collector must be stopped; the current database
+    /// is kept as steward.db.before-restore-<time>).
+    Restore {
+        /// A file `backup` wrote.
+        file: PathBuf,
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Named admin tokens for the admin API.
+    AdminToken {
+        #[command(subcommand)]
+        command: admin_tokens::AdminTokenCommand,
     },
     /// Enrollment tokens.
     EnrollToken {

@@ -3,10 +3,8 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, Query, Request, State};
-use axum::http::header;
-use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::extract::{Path, Query, State};
+use axum::middleware;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -28,6 +26,14 @@ const IMPORT_BODY_MAX: usize = 32 * 1024 * 1024;
 pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
     let small = Router::new()
         .route("/enroll-tokens", post(create_token))
+        .route(
+            "/admin-tokens",
+            get(super::admin_tokens::list).post(super::admin_tokens::create),
+        )
+        .route(
+            "/admin-tokens/{name}/revoke",
+            post(super::admin_tokens::revoke),
+        )
         .route("/agents", get(list_agents))
         .route("/agents/{id}/revoke", post(revoke_agent))
         .route("/cis", get(list_cis))
@@ -84,29 +90,10 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
     // Outermost last: the token is checked before any body is read.
     small
         .merge(large)
-        .route_layer(middleware::from_fn_with_state(state, require_admin))
-}
-
-async fn require_admin(
-    State(state): State<Arc<AppState>>,
-    request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    match presented {
-        None => Err(ApiError::Unauthorized(
-            "admin token required (Authorization: Bearer <token>)".into(),
-        )),
-        Some(token) if crate::sha256_hex(token.as_bytes()) == state.admin_token_hash => {
-            Ok(next.run(request).await)
-        }
-        Some(_) => Err(ApiError::Unauthorized("admin token is not valid".into())),
-    }
+        .route_layer(middleware::from_fn_with_state(
+            state,
+            super::admin_tokens::require_admin,
+        ))
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -32,6 +32,9 @@ pub enum ApiError {
     /// More load than the collector can take right now; retry after the given seconds.
     #[error("the collector is overloaded; retry in {retry_after_secs} s")]
     Overloaded { retry_after_secs: u32 },
+    /// The whole request (body and handling) took longer than `ingest.request_timeout_secs`.
+    #[error("the request was not answered within {seconds} s; retry later")]
+    RequestTimeout { seconds: u64 },
 }
 
 impl ApiError {
@@ -46,9 +49,9 @@ impl ApiError {
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Unavailable(_) | ApiError::Overloaded { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Unavailable(_)
+            | ApiError::Overloaded { .. }
+            | ApiError::RequestTimeout { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -69,6 +72,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let retry_after = match &self {
             ApiError::Overloaded { retry_after_secs } => Some(*retry_after_secs),
+            ApiError::RequestTimeout { .. } => Some(1),
             _ => None,
         };
         let body = Json(serde_json::json!({ "error": self.to_string() }));

@@ -8,6 +8,7 @@
 //! connect (enrollment needs that) but every agent endpoint answers it 401 before reading a body.
 
 mod admin;
+pub mod admin_tokens;
 mod enroll;
 mod error;
 pub mod events_admin;
@@ -41,7 +42,8 @@ pub use tls::PeerIdentity;
 pub struct AppState {
     pub store: Store,
     pub ca: Ca,
-    /// SHA-256 of the admin token; compared by hash so timing reveals nothing of the token.
+    /// SHA-256 of the token in `admin.token`, registered as the admin token `local` at start
+    /// (see `admin_tokens`; every admin token is checked there, by hash, in constant time).
     pub admin_token_hash: String,
     /// KiB of report bodies in memory right now, bounded by `ingest.max_inflight_bytes`.
     pub inflight_kib: Arc<tokio::sync::Semaphore>,
@@ -68,10 +70,14 @@ const INDEX_SOFTWARE_EVERY: Duration = Duration::from_secs(15);
 pub struct Loaded {
     pub state: Arc<AppState>,
     pub tls: Arc<rustls::ServerConfig>,
+    /// `DIR/collector.lock`, held until `serve` has closed the store (`restore` waits on it).
+    pub lock: crate::lock::DataDirLock,
 }
 
 pub fn load(data_dir: &Path, config: Config) -> Result<Loaded> {
     steward_agent::install_crypto_provider();
+    // Before the database is opened (and perhaps migrated): one collector per directory.
+    let lock = crate::lock::DataDirLock::acquire(data_dir)?;
     let ca = Ca::load(data_dir)?;
     let tls = tls::server_config(data_dir, &ca)?;
     let token_path = data_dir.join(ADMIN_TOKEN_FILE);
@@ -99,6 +105,7 @@ pub fn load(data_dir: &Path, config: Config) -> Result<Loaded> {
     Ok(Loaded {
         state,
         tls: Arc::new(tls),
+        lock,
     })
 }
 
@@ -128,6 +135,11 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// Reads a whole request body, bounded in size and in time (`ingest.body_timeout_secs`), so a
 /// client that stops sending mid-body cannot hold a connection slot forever.
 pub async fn read_body(state: &AppState, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    // A declared length past the limit is refused before waiting for any of the body.
+    let declared = axum::body::HttpBody::size_hint(&body).lower();
+    if declared > u64::try_from(limit).unwrap_or(u64::MAX) {
+        return Err(ApiError::TooLarge { limit });
+    }
     let seconds = u64::from(state.config.ingest.body_timeout_secs);
     let collect = Limited::new(body, limit).collect();
     match tokio::time::timeout(Duration::from_secs(seconds), collect).await {
@@ -154,15 +166,33 @@ async fn small_body(
         .await)
 }
 
-/// Serves on `listener` until `shutdown` resolves, then lets in-flight requests finish (up to
-/// ten seconds) and waits for queued writes to commit.
+/// How long ticket deliveries in flight at shutdown may take to finish.
+const DISPATCHER_DRAIN: Duration = Duration::from_secs(10);
+/// After the requests in flight (up to 10 s, see `tls`): how long the rest of the drain (rules
+/// engine, ticket deliveries, queued writes) may take before the collector exits anyway.
+const DRAIN_BOUND: Duration = Duration::from_secs(20);
+
+/// Serves on `listener` until `shutdown` resolves, then drains: stops accepting, lets requests
+/// in flight finish (up to ten seconds), ticket deliveries in flight finish (up to ten seconds,
+/// at the same time), the rules engine record what it was given, and queued writes commit; all
+/// of it bounded (see `DRAIN_BOUND`), naming what was left if the bound is hit. Nothing
+/// acknowledged is lost either way: a caller is answered only after its write commits.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     loaded: Loaded,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    // Held until the store is closed, whatever happens below.
+    let _lock = loaded.lock;
+    let (stopping, stopped) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        shutdown.await;
+        tracing::info!("shutting down");
+        let _ = stopping.send(true);
+    };
     let state = loaded.state.clone();
     sync_config_targets(&state).await?;
+    admin_tokens::register_local(&state).await?;
     let rules_file = state.config.rules.file.clone();
     let routes = Arc::new(crate::tickets::route::Routes::new(
         &state.config.connectors,
@@ -180,7 +210,12 @@ pub async fn serve(
             connectors = state.config.connectors.len(),
             "ticket dispatcher started"
         );
-        Some(tokio::spawn(dispatcher.run()))
+        let mut stopped = stopped.clone();
+        let stop = async move {
+            // An error means the sender is gone: the accept loop ended, so stop too.
+            let _ = stopped.wait_for(|stop| *stop).await;
+        };
+        Some(tokio::spawn(dispatcher.run_until(stop, DISPATCHER_DRAIN)))
     };
     let mut engine_task = None;
     let mut reloader = None;
@@ -267,36 +302,58 @@ pub async fn serve(
             }
         }
     });
-    let max_connections = state.config.ingest.max_connections;
+    let limits = tls::ConnectionLimits::from_config(&state.config.ingest);
     let result = tls::accept_loop(
         listener,
         loaded.tls,
         router(state.clone()),
-        max_connections,
+        limits,
         shutdown,
     )
     .await;
+    drop(stopped);
     pruner.abort();
     indexer.abort();
     poller.abort();
     if let Some(reloader) = reloader {
         reloader.abort();
     }
-    if let Some(events) = state.events.get() {
-        events.flush().await;
+    let deadline = tokio::time::Instant::now() + DRAIN_BOUND;
+    if let Some(events) = state.events.get()
+        && tokio::time::timeout_at(deadline, events.flush())
+            .await
+            .is_err()
+    {
+        tracing::warn!("the rules engine had not recorded everything it was given at the bound");
     }
     if let Some(task) = engine_task {
         task.abort();
     }
-    // Rows mid-delivery stay pending; the next start delivers them (a create marked sent is
-    // searched for first, so none is made twice).
-    if let Some(dispatcher) = dispatcher {
+    // The dispatcher stops claiming rows at the signal and bounds its own drain; rows it had
+    // to stop stay pending, and the next start delivers them (a create marked sent is searched
+    // for first, so none is made twice).
+    if let Some(mut dispatcher) = dispatcher
+        && tokio::time::timeout_at(deadline, &mut dispatcher)
+            .await
+            .is_err()
+    {
+        tracing::warn!("the ticket dispatcher had not stopped at the bound");
         dispatcher.abort();
     }
     let store = state.store.clone();
-    tokio::task::spawn_blocking(move || store.close())
+    if tokio::time::timeout_at(deadline, tokio::task::spawn_blocking(move || store.close()))
         .await
-        .ok();
+        .is_err()
+    {
+        // The writer answers a caller only after its commit, so what it had not committed
+        // was never acknowledged; SQLite rolls an unfinished transaction back.
+        tracing::warn!(
+            bound_secs = DRAIN_BOUND.as_secs(),
+            "queued writes had not committed at the shutdown bound; exiting without them"
+        );
+        return result;
+    }
+    tracing::info!("stopped");
     result
 }
 

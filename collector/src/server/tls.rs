@@ -27,10 +27,27 @@ pub struct PeerIdentity {
     pub remote: Option<std::net::SocketAddr>,
 }
 
-/// A handshake that takes longer than this is dropped (slow or stuck clients).
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Request headers must arrive within this.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// The per-connection bounds from `[ingest]`, so one slow or stuck client cannot hold a
+/// connection slot for long (see `crate::config::IngestConfig` for each).
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    pub max_connections: usize,
+    pub handshake_timeout: Duration,
+    pub header_timeout: Duration,
+    pub request_timeout: Duration,
+}
+
+impl ConnectionLimits {
+    pub fn from_config(ingest: &crate::config::IngestConfig) -> ConnectionLimits {
+        let secs = |s: u32| Duration::from_secs(u64::from(s));
+        ConnectionLimits {
+            max_connections: ingest.max_connections,
+            handshake_timeout: secs(ingest.handshake_timeout_secs),
+            header_timeout: secs(ingest.header_timeout_secs),
+            request_timeout: secs(ingest.request_timeout_secs),
+        }
+    }
+}
 
 pub fn server_config(data_dir: &Path, ca: &Ca) -> Result<rustls::ServerConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -63,11 +80,11 @@ pub async fn accept_loop(
     listener: tokio::net::TcpListener,
     tls: Arc<rustls::ServerConfig>,
     router: Router,
-    max_connections: usize,
+    limits: ConnectionLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let acceptor = TlsAcceptor::from(tls);
-    let limit = Arc::new(Semaphore::new(max_connections));
+    let limit = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -93,17 +110,18 @@ pub async fn accept_loop(
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let _permit = permit;
-            let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(error)) => {
-                    tracing::debug!(%remote, %error, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%remote, "TLS handshake timed out");
-                    return;
-                }
-            };
+            let stream =
+                match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(error)) => {
+                        tracing::debug!(%remote, %error, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%remote, "TLS handshake timed out");
+                        return;
+                    }
+                };
             let agent_id = stream
                 .get_ref()
                 .1
@@ -114,14 +132,16 @@ pub async fn accept_loop(
                 agent_id,
                 remote: Some(remote),
             };
+            let request_timeout = limits.request_timeout;
             let service =
-                router.map_request(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                tower::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
                     request.extensions_mut().insert(peer.clone());
-                    request.map(axum::body::Body::new)
+                    let request = request.map(axum::body::Body::new);
+                    bounded(router.clone(), request, request_timeout)
                 });
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
+                .header_read_timeout(limits.header_timeout)
                 .keep_alive(true)
                 .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
             if let Err(error) = watcher.watch(connection).await {
@@ -137,4 +157,45 @@ pub async fn accept_loop(
         tracing::warn!("some connections were still busy after 10 s and were closed");
     }
     Ok(())
+}
+
+/// Runs one request through the router; an agent request (`/v1/...`) that is not answered
+/// within `timeout`, its body and handling included, is answered 503 with Retry-After. The
+/// handler is dropped, so its connection slot and memory are freed (a report whose write was
+/// already queued may still be stored; its resend is then acknowledged as a duplicate). Admin
+/// requests are not bounded here: discovery sweeps and imports may rightly take long, and only
+/// an admin-token holder can start them.
+async fn bounded(
+    router: Router,
+    request: axum::extract::Request,
+    timeout: Duration,
+) -> Result<axum::response::Response, std::convert::Infallible> {
+    use axum::response::IntoResponse;
+    let path = request.uri().path();
+    if !path.starts_with("/v1/") {
+        return router.oneshot(request).await;
+    }
+    let report = path == "/v1/reports";
+    let peer = request.extensions().get::<PeerIdentity>().cloned();
+    match tokio::time::timeout(timeout, router.oneshot(request)).await {
+        Ok(answer) => answer,
+        Err(_) => {
+            let (agent_id, remote) = peer.map(|p| (p.agent_id, p.remote)).unwrap_or_default();
+            tracing::warn!(
+                ?agent_id,
+                ?remote,
+                seconds = timeout.as_secs(),
+                "an agent request was not answered in time; answered 503"
+            );
+            let response = super::ApiError::RequestTimeout {
+                seconds: timeout.as_secs(),
+            }
+            .into_response();
+            Ok(if report {
+                super::ingest::protocol_header(response).await
+            } else {
+                response
+            })
+        }
+    }
 }

@@ -7,7 +7,9 @@
 //! them run beside the writer) on tokio's blocking threads, never holding a connection across
 //! an `.await`.
 
+mod admin_tokens;
 mod agents;
+pub mod backup;
 mod checkpointer;
 mod cis;
 mod events;
@@ -28,6 +30,9 @@ use rusqlite::{Connection, OpenFlags};
 use crate::cmdb::identify::IdentifyConfig;
 pub use events::{EventChange, EventFilter, EventRow, SilenceRow, TransitionRow};
 
+pub use admin_tokens::{
+    AdminToken, AdminTokenError, LocalToken, check_admin_token_name, constant_time_eq,
+};
 pub use agents::{AgentRow, EnrollError, NewAgent, RenewError, TokenRow};
 pub use cis::{
     CiDetail, CiRow, IngestOutcome, IngestRejection, ReportContent, ReportRecord, SpoolStats,
@@ -40,6 +45,7 @@ pub use relations::{
     CiFilter, CmdbError, CmdbImport, Impacted, RELATION_KINDS, Relation, RelationSpec,
     ServiceDetail, ServiceSpec, known_class,
 };
+pub use schema::SCHEMA_VERSION;
 pub use snmp::{CiLink, DevicePoll, NewSnmpTarget, PolledNeighbour, SnmpTargetRow};
 pub use tickets::{
     Delivery, OP_ACKNOWLEDGE, OP_COMMENT, OP_OPEN, OP_RESOLVE, OutboxItem, OutboxRow, TicketLink,
@@ -48,6 +54,8 @@ pub use tickets::{
 
 /// Read connections kept open for reuse.
 const READ_POOL_MAX: usize = 4;
+/// How long a connection waits for a lock another holds.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -176,7 +184,7 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreErro
     };
     let open = || -> Result<Connection, rusqlite::Error> {
         let conn = Connection::open_with_flags(path, flags)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         if !read_only {
             conn.pragma_update(None, "journal_mode", "WAL")?;
         }

@@ -17,6 +17,12 @@ use super::StoreError;
 type Job = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
 type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
 
+/// How long a WAL restart waits for readers to move to the newest snapshot: the checkpointer's
+/// copies take milliseconds; a backup's read can take minutes, and ingest must not wait on it.
+const RESTART_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
+/// How long restarts pause after one was blocked.
+const RESTART_PAUSE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// How long a write that must not be refused (enrollment, admin) waits for room in a full queue.
 const FULL_QUEUE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -136,19 +142,32 @@ fn run(
     restart_wal: Arc<AtomicBool>,
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(batch_max);
+    // After a restart was blocked by a long read (a backup's snapshot), none is tried before
+    // this: each try makes the writer wait, and the reader will not be gone any sooner.
+    let mut restart_paused_until: Option<std::time::Instant> = None;
     while let Ok(first) = receiver.recv() {
-        if restart_wal.swap(false, Ordering::Relaxed) {
+        if restart_wal.swap(false, Ordering::Relaxed)
+            && restart_paused_until.is_none_or(|until| std::time::Instant::now() >= until)
+        {
             // The checkpointer has copied most of a long WAL; finishing the copy here, between
             // batches, lets the log start over instead of growing while writes never pause.
             let started = std::time::Instant::now();
-            match conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(1)) {
-                Ok(pages) => tracing::debug!(
+            let _ = conn.busy_timeout(RESTART_PATIENCE);
+            match conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            }) {
+                Ok((0, pages)) => tracing::debug!(
                     pages,
                     ms = started.elapsed().as_secs_f64() * 1e3,
                     "WAL restarted"
                 ),
+                Ok((_, pages)) => {
+                    tracing::debug!(pages, "WAL restart blocked by a long read; paused");
+                    restart_paused_until = Some(std::time::Instant::now() + RESTART_PAUSE);
+                }
                 Err(error) => tracing::warn!(%error, "WAL restart checkpoint failed"),
             }
+            let _ = conn.busy_timeout(super::BUSY_TIMEOUT);
         }
         batch.push(first);
         while batch.len() < batch_max {

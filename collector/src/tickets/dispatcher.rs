@@ -93,6 +93,18 @@ impl Dispatcher {
     /// abort stops them too; rows left mid-delivery (or by a crash) are still pending and are
     /// picked up again at the next start.
     pub async fn run(self) {
+        self.run_until(std::future::pending(), Duration::ZERO).await;
+    }
+
+    /// Delivers until `stop` resolves, then claims nothing more and lets the deliveries in
+    /// flight finish and record their outcome, for up to `drain`; those still running then are
+    /// stopped (their rows stay pending for the next start). Returns how many were stopped.
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()>,
+        drain: Duration,
+    ) -> usize {
+        tokio::pin!(stop);
         let signal = self.store.outbox_signal();
         let mut deliveries: JoinSet<(i64, bool)> = JoinSet::new();
         // Row ids being delivered, by the task delivering them (a panicking task still gives
@@ -172,8 +184,37 @@ impl Dispatcher {
                     finished(done, &mut in_flight, &mut cooling);
                 }
                 _ = tokio::time::sleep(wait) => {}
+                () = &mut stop => break,
             }
         }
+        if deliveries.is_empty() {
+            return 0;
+        }
+        tracing::info!(
+            in_flight = deliveries.len(),
+            bound_secs = drain.as_secs(),
+            "waiting for ticket deliveries in flight"
+        );
+        let bound = tokio::time::sleep(drain);
+        tokio::pin!(bound);
+        loop {
+            tokio::select! {
+                done = deliveries.join_next_with_id() => match done {
+                    Some(done) => finished(done, &mut in_flight, &mut cooling),
+                    None => return 0,
+                },
+                () = &mut bound => break,
+            }
+        }
+        let mut rows: Vec<i64> = in_flight.values().copied().collect();
+        rows.sort_unstable();
+        tracing::warn!(
+            outbox_rows = ?rows,
+            "ticket deliveries still in flight at the shutdown bound were stopped; they stay \
+             pending and are delivered at the next start"
+        );
+        deliveries.abort_all();
+        rows.len()
     }
 
     /// One try of one row, and its outcome recorded; false when it could not be recorded.
