@@ -39,6 +39,9 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
     let state = StateDir::new(&config.state_dir);
+    state
+        .finish_interrupted_renewal()
+        .context("cannot finish an interrupted certificate renewal")?;
     let enrolled = state.load()?;
     let request_timeout = Duration::from_secs(u64::from(config.request_timeout_secs));
     let transport = Transport::new(&enrolled, request_timeout)?;
@@ -247,13 +250,12 @@ impl Delivery {
                     self.health.record(&Ok(ack.clone()));
                     return Outcome::Acknowledged(ack);
                 }
-                Err(Failed {
-                    error: error @ SendError::Rejected { .. },
-                    ..
-                }) => {
+                Err(Failed { error, .. }) if error.refuses_the_report() => {
                     self.health.record(&Err(error.clone()));
                     return Outcome::NotKept(error);
                 }
+                // Unreachable, overloaded, or refusing the agent rather than the report (a
+                // revoked certificate, a proxy's 404): the report is kept, the agent backs off.
                 Err(Failed { error, retry_after }) => {
                     self.backoff.failed(Instant::now(), retry_after);
                     self.health.record(&Err(error));
@@ -286,18 +288,18 @@ impl Delivery {
             };
             let stats = self.spool.stats();
             let result = match self.transport.send_report(body, Some(stats)).await {
-                Ok(ack) => Ok(ack),
-                Err(Failed {
-                    error: SendError::Retryable(reason),
-                    retry_after,
-                }) => {
-                    self.backoff.failed(Instant::now(), retry_after);
-                    self.health.record(&Err(SendError::Retryable(reason)));
-                    break;
+                Ok(ack) => {
+                    self.health.record(&Ok(ack.clone()));
+                    Ok(ack)
                 }
-                Err(Failed { error, .. }) => {
+                Err(Failed { error, .. }) if error.refuses_the_report() => {
                     warn!(seq = entry.seq, %error, "the collector refused a spooled report; it is removed");
                     Err(error)
+                }
+                Err(Failed { error, retry_after }) => {
+                    self.backoff.failed(Instant::now(), retry_after);
+                    self.health.record(&Err(error));
+                    break;
                 }
             };
             self.backoff.succeeded();

@@ -4,9 +4,15 @@
 //! temporary name, synced, then renamed), and it is bounded in bytes and in age.
 //!
 //! When the bound is reached, the oldest metrics reports go first, then the oldest
-//! "inventory unchanged" markers; full inventories (what changed on the host) are kept. How
-//! many reports were dropped is counted on disk, reported to the collector with every report,
-//! and shown by `steward-agent status`.
+//! "inventory unchanged" markers; full inventories (what changed on the host) are kept, except
+//! that a new full inventory may replace the oldest ones when nothing else is left to drop. A
+//! report larger than the whole spool is dropped at once. How many reports were dropped is
+//! counted on disk, reported to the collector with every report, and shown by
+//! `steward-agent status`.
+//!
+//! A fresh report is written here only once a delivery attempt failed (or while the agent backs
+//! off): a report whose first attempt is cut short by the agent being killed is lost, at most
+//! that one, never one the collector acknowledged or one already spooled.
 //!
 //! A report keeps its sequence number in the spool, so the collector stores each
 //! (agent, sequence) once, however often a delivery is repeated after a crash.
@@ -164,6 +170,17 @@ impl Spool {
     pub fn push(&mut self, seq: u64, kind: Kind, created_ms: i64, bytes: &[u8]) -> Result<bool> {
         self.expire(created_ms)?;
         let size = bytes.len() as u64;
+        if size > self.limits.max_bytes {
+            // Room for it would mean emptying the spool, and it still would not fit.
+            warn!(
+                seq,
+                bytes = size,
+                max_bytes = self.limits.max_bytes,
+                "a report larger than the whole spool was dropped"
+            );
+            self.count_dropped(1)?;
+            return Ok(false);
+        }
         while self.bytes + size > self.limits.max_bytes {
             let victim = self
                 .oldest_of(Kind::Metrics)
@@ -206,9 +223,12 @@ impl Spool {
             match std::fs::read(&path) {
                 Ok(bytes) => return Some((entry, bytes)),
                 Err(error) => {
-                    warn!(file = %path.display(), %error, "cannot read a spooled report; skipped");
+                    warn!(file = %path.display(), %error, "cannot read a spooled report; dropped");
                     self.forget(entry.seq);
                     let _ = std::fs::remove_file(&path);
+                    if let Err(error) = self.count_dropped(1) {
+                        warn!(error = %format!("{error:#}"), "cannot record the drop");
+                    }
                 }
             }
         }
@@ -436,6 +456,17 @@ mod tests {
             Spool::open(dir.path(), limits(40)).unwrap().stats().dropped,
             5
         );
+    }
+
+    #[test]
+    fn a_report_larger_than_the_spool_is_dropped_without_emptying_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), limits(40)).unwrap();
+        spool.push(1, Kind::Metrics, 1, &[0; 10]).unwrap();
+        spool.push(2, Kind::Inventory, 2, &[0; 10]).unwrap();
+        assert!(!spool.push(3, Kind::Inventory, 3, &[0; 41]).unwrap());
+        assert_eq!(seqs(&spool), vec![(1, Kind::Metrics), (2, Kind::Inventory)]);
+        assert_eq!(spool.stats().dropped, 1);
     }
 
     #[test]

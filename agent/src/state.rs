@@ -125,15 +125,27 @@ impl StateDir {
         Ok(identity)
     }
 
-    /// Moves a renewed pair into place: the key, then the certificate. The certificate is
-    /// written after the key, so a renewed certificate alone means the key already moved; a
-    /// renewed key alone means the certificate never arrived, and the old pair stays.
+    /// Finishes a renewal a crash interrupted; the running agent calls it once at start (never
+    /// `status`, which may run beside a renewal in progress).
+    pub fn finish_interrupted_renewal(&self) -> Result<()> {
+        self.finish_renewal()
+    }
+
+    /// Moves a renewed pair into place: the key, then the certificate, syncing the directory
+    /// after each rename so they survive a power cut in that order. The certificate is written
+    /// after the key, so a renewed certificate alone means the key already moved; a renewed
+    /// key alone means the certificate never arrived, and the old pair stays.
     fn finish_renewal(&self) -> Result<()> {
         let key = self.path.join(RENEWED_KEY_FILE);
         let cert = self.path.join(RENEWED_CERT_FILE);
         let rename = |from: &Path, to: &str| -> Result<()> {
             std::fs::rename(from, self.path.join(to))
-                .with_context(|| format!("cannot move {} into place", from.display()))
+                .with_context(|| format!("cannot move {} into place", from.display()))?;
+            #[cfg(unix)]
+            std::fs::File::open(&self.path)
+                .and_then(|d| d.sync_all())
+                .with_context(|| format!("cannot sync {}", self.path.display()))?;
+            Ok(())
         };
         match (key.exists(), cert.exists()) {
             (true, true) => {
@@ -143,17 +155,12 @@ impl StateDir {
             (false, true) => rename(&cert, CERT_FILE)?,
             (true, false) => std::fs::remove_file(&key)
                 .with_context(|| format!("cannot remove {}", key.display()))?,
-            (false, false) => return Ok(()),
+            (false, false) => {}
         }
-        #[cfg(unix)]
-        std::fs::File::open(&self.path)
-            .and_then(|d| d.sync_all())
-            .with_context(|| format!("cannot sync {}", self.path.display()))?;
         Ok(())
     }
 
     pub fn load(&self) -> Result<Enrolled> {
-        self.finish_renewal()?;
         let identity_path = self.path.join(IDENTITY_FILE);
         if !identity_path.exists() {
             bail!(

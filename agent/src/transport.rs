@@ -120,27 +120,10 @@ impl Transport {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(|secs| Duration::from_secs(secs.min(3600)));
-        let message = match response.json::<ErrorBody>().await {
-            Ok(body) => body.error,
-            Err(_) => status
-                .canonical_reason()
-                .unwrap_or("no reason given")
-                .to_string(),
-        };
-        let error = if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408
-        {
-            SendError::Retryable(format!("{status}: {message}"))
-        } else {
-            SendError::Rejected {
-                status: status.as_u16(),
-                message,
-            }
-        };
+        let error = refusal(response).await;
         Err(Failed { error, retry_after })
     }
-}
 
-impl Transport {
     /// Asks for a new certificate for the key in `csr_pem`, authenticated by the current one.
     pub async fn renew(&self, csr_pem: String) -> Result<crate::enroll::RenewResponse, SendError> {
         let response = self
@@ -150,26 +133,49 @@ impl Transport {
             .send()
             .await
             .map_err(|error| SendError::Retryable(describe(&error)))?;
-        let status = response.status();
-        if status.is_success() {
+        if response.status().is_success() {
             return response
                 .json()
                 .await
                 .map_err(|error| SendError::Retryable(describe(&error)));
         }
-        let message = response
-            .json::<ErrorBody>()
-            .await
-            .map(|body| body.error)
-            .unwrap_or_else(|_| status.to_string());
-        if status.is_server_error() || status.as_u16() == 429 {
-            Err(SendError::Retryable(format!("{status}: {message}")))
-        } else {
-            Err(SendError::Rejected {
-                status: status.as_u16(),
-                message,
-            })
+        Err(refusal(response).await)
+    }
+}
+
+/// A collector's refusal, with the reason from its JSON error body: 5xx, 429 and 408 may be
+/// tried again, any other status would fail the same way.
+async fn refusal(response: reqwest::Response) -> SendError {
+    let status = response.status();
+    let message = match response.json::<ErrorBody>().await {
+        Ok(body) => body.error,
+        Err(_) => status
+            .canonical_reason()
+            .unwrap_or("no reason given")
+            .to_string(),
+    };
+    if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
+        SendError::Retryable(format!("{status}: {message}"))
+    } else {
+        SendError::Rejected {
+            status: status.as_u16(),
+            message,
         }
+    }
+}
+
+impl SendError {
+    /// A refusal of this report's content (malformed, too large, unprocessable), which no
+    /// retry can fix. Other refusals (401, 403, 404: the agent's standing or the endpoint) say
+    /// nothing against the report, which is kept.
+    pub fn refuses_the_report(&self) -> bool {
+        matches!(
+            self,
+            SendError::Rejected {
+                status: 400 | 413 | 415 | 422,
+                ..
+            }
+        )
     }
 }
 
