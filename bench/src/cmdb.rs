@@ -977,6 +977,8 @@ fn metrics_record(
         collected_at,
         host,
         content: ReportContent::Metrics(body),
+        spool: None,
+        cert_serial: None,
     })
 }
 
@@ -1205,7 +1207,7 @@ fn db_bytes(db: &Path) -> u64 {
 
 /// Which inventory of a host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Generation {
+pub(crate) enum Generation {
     First,
     /// [`UPGRADED`] upgraded, [`REMOVED`] removed, [`INSTALLED`] installed.
     Changed,
@@ -1261,7 +1263,7 @@ fn service_tag(i: usize) -> String {
 }
 
 /// A hex SHA-256, as agents send.
-fn content_hash(i: usize, generation: Generation) -> String {
+pub(crate) fn content_hash(i: usize, generation: Generation) -> String {
     steward_collector::sha256_hex(format!("inventory {i} {generation:?}").as_bytes())
 }
 
@@ -1286,6 +1288,8 @@ fn inventory_record(
             inventory: packages.map(|n| Box::new(inventory(i, &host, n, generation))),
         }),
         host,
+        spool: None,
+        cert_serial: None,
     })
 }
 
@@ -1293,7 +1297,7 @@ const GIB: u64 = 1 << 30;
 
 /// A Dell rack server running Debian 12: two physical NICs (consecutive Broadcom MACs), a
 /// docker bridge, two SSDs, eight DIMMs, and `packages` Debian packages.
-fn inventory(
+pub(crate) fn inventory(
     i: usize,
     host: &v1::HostIdentity,
     packages: usize,

@@ -191,6 +191,29 @@ fn random_serial() -> Result<SerialNumber> {
 }
 
 /// The Common Name of a DER certificate: for certificates this CA issued to agents, the agent id.
+/// The certificate's serial number as lowercase hex without leading zero bytes, the form
+/// [`same_serial`] compares.
+pub fn serial_hex(der: &[u8]) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    Some(normalize_serial(&hex::encode(
+        cert.tbs_certificate.raw_serial(),
+    )))
+}
+
+/// Whether two hex serials are the same number (DER drops a leading zero byte that the issued
+/// serial may have had).
+pub fn same_serial(a: &str, b: &str) -> bool {
+    normalize_serial(a) == normalize_serial(b)
+}
+
+fn normalize_serial(hex: &str) -> String {
+    let mut hex = hex.to_ascii_lowercase();
+    while hex.len() > 2 && hex.starts_with("00") {
+        hex.drain(..2);
+    }
+    hex
+}
+
 pub fn common_name(der: &[u8]) -> Option<String> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
     cert.subject()
@@ -226,6 +249,8 @@ mod tests {
             .unwrap();
         let der = CertificateDer::from_pem_slice(signed.cert_pem.as_bytes()).unwrap();
         assert_eq!(common_name(&der).as_deref(), Some("a-0011223344556677"));
+        assert!(same_serial(&serial_hex(&der).unwrap(), &signed.serial));
+        assert!(same_serial("00ab", "AB") && !same_serial("ab", "ac"));
         let expected = crate::now_ms() + 86_400_000;
         assert!(
             (signed.not_after_ms - expected).abs() < 5_000,

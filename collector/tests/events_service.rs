@@ -53,6 +53,7 @@ async fn store_with_cis(dir: &std::path::Path) -> (Store, i64, i64) {
             host: report.host.clone(),
             content: ReportContent::Metrics(postcard::to_stdvec(&report).unwrap()),
             spool: None,
+            cert_serial: None,
         })
         .await
         .unwrap();
@@ -311,6 +312,7 @@ async fn a_denied_package_already_installed_raises_its_event_when_the_collector_
                 inventory: Some(Box::new(inventory)),
             }),
             spool: None,
+            cert_serial: None,
         })
         .await
         .unwrap();

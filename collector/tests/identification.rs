@@ -164,6 +164,7 @@ async fn run_case(dir: &Path) {
                 host,
                 content,
                 spool: None,
+                cert_serial: None,
             })
             .await
             .unwrap();

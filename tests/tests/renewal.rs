@@ -2,32 +2,13 @@
 //! revoked agent cannot renew. Certificates are made to last one minute here.
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
+mod support;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use steward_e2e::{Collector, bin};
-
-fn agent_id(state: &Path) -> String {
-    let identity: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(state.join("agent.json")).unwrap()).unwrap();
-    identity["agent_id"].as_str().unwrap().to_string()
-}
-
-/// A client with the agent's certificate, or (without a state dir) none.
-fn client(collector: &Collector, state: Option<&Path>) -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let ca = std::fs::read(collector.data_dir().join("ca.crt")).unwrap();
-    let mut builder = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
-        .timeout(Duration::from_secs(10));
-    if let Some(state) = state {
-        let mut identity = std::fs::read(state.join("agent.crt")).unwrap();
-        identity.extend(std::fs::read(state.join("agent.key")).unwrap());
-        builder = builder.identity(reqwest::Identity::from_pem(&identity).unwrap());
-    }
-    builder.build().unwrap()
-}
+use support::{agent_client, agent_id, anonymous_client, wait_until};
 
 fn agent_row(collector: &Collector, agent_id: &str) -> serde_json::Value {
     collector
@@ -73,15 +54,15 @@ fn a_running_agent_renews_its_certificate_before_it_expires_and_keeps_reporting(
 
     // Two thirds of a minute in, the agent renews; then it keeps reporting past the moment
     // the first certificate expired.
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let renewed = loop {
-        let row = agent_row(&collector, &agent_id);
-        if row["cert_renewed_at"].is_i64() {
-            break row;
-        }
-        assert!(Instant::now() < deadline, "not renewed: {row:#}");
-        std::thread::sleep(Duration::from_millis(500));
-    };
+    let mut renewed = serde_json::Value::Null;
+    wait_until(
+        "the agent renewing its certificate",
+        Duration::from_secs(90),
+        || {
+            renewed = agent_row(&collector, &agent_id);
+            renewed["cert_renewed_at"].is_i64()
+        },
+    );
     let renewed_at = renewed["cert_renewed_at"].as_i64().unwrap();
     assert!(
         renewed_at < expires,
@@ -142,7 +123,7 @@ fn a_running_agent_renews_its_certificate_before_it_expires_and_keeps_reporting(
 async fn a_revoked_agent_cannot_renew_and_renewal_needs_a_certificate() {
     let collector = Collector::start();
     let state = collector.enroll_agent("agent");
-    let (client, agent_id) = (client(&collector, Some(&state)), agent_id(&state));
+    let (client, agent_id) = agent_client(&state);
     let key = rcgen::KeyPair::generate().unwrap();
     let csr_pem = rcgen::CertificateParams::default()
         .serialize_request(&key)
@@ -168,7 +149,7 @@ async fn a_revoked_agent_cannot_renew_and_renewal_needs_a_certificate() {
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("certificate signing request"), "{body}");
     // Without a client certificate: nobody to renew.
-    let (status, body) = renew(self::client(&collector, None), csr_pem.clone()).await;
+    let (status, body) = renew(anonymous_client(&collector), csr_pem.clone()).await;
     assert_eq!(status, 401, "{body}");
     // A good renewal, then revocation: the next renewal is refused.
     let (status, body) = renew(client.clone(), csr_pem.clone()).await;
@@ -180,9 +161,34 @@ async fn a_revoked_agent_cannot_renew_and_renewal_needs_a_certificate() {
             .unwrap()
             .contains("BEGIN CERTIFICATE")
     );
+    // The replaced certificate still works until the new one is used (the agent may not have
+    // stored it yet); from the new one's first report on, the old one is refused.
+    let (status, body) = support::post(&client, &collector, support::envelope(&agent_id, 1)).await;
+    assert_eq!(status, 200, "{body}");
+    let mut identity = answer["certificate_pem"]
+        .as_str()
+        .unwrap()
+        .as_bytes()
+        .to_vec();
+    identity.extend(key.serialize_pem().as_bytes());
+    let ca = std::fs::read(state.join("collector-ca.crt")).unwrap();
+    let renewed = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+        .identity(reqwest::Identity::from_pem(&identity).unwrap())
+        .build()
+        .unwrap();
+    let (status, body) = support::post(&renewed, &collector, support::envelope(&agent_id, 2)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = support::post(&client, &collector, support::envelope(&agent_id, 3)).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("replaced by a renewal"), "{body}");
+    let (status, body) = renew(client, csr_pem.clone()).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("replaced by a renewal"), "{body}");
+
     let out = collector.admin(&["agents", "revoke", &agent_id]);
     assert!(out.status.success());
-    let (status, body) = renew(client, csr_pem).await;
+    let (status, body) = renew(renewed, csr_pem).await;
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("revoked"), "{body}");
 }

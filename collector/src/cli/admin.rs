@@ -155,7 +155,7 @@ pub async fn list_agents(connection: &Connection, json: bool) -> Result<()> {
         return Ok(());
     }
     steward_agent::outln!(
-        "{:<20} {:<24} {:<8} {:<22} {:<22} {:>9} {:>7} {:>7}",
+        "{:<20} {:<24} {:<8} {:<22} {:<22} {:>9} {:>7} {:>7}  {:<20}",
         "AGENT",
         "HOSTNAME",
         "STATE",
@@ -163,7 +163,8 @@ pub async fn list_agents(connection: &Connection, json: bool) -> Result<()> {
         "LAST SEEN",
         "REPORTS",
         "SPOOLED",
-        "DROPPED"
+        "DROPPED",
+        "CERT EXPIRES"
     );
     for a in agents {
         let state = if a.revoked_at.is_some() {
@@ -172,7 +173,7 @@ pub async fn list_agents(connection: &Connection, json: bool) -> Result<()> {
             "active"
         };
         steward_agent::outln!(
-            "{:<20} {:<24} {:<8} {:<22} {:<22} {:>9} {:>7} {:>7}",
+            "{:<20} {:<24} {:<8} {:<22} {:<22} {:>9} {:>7} {:>7}  {:<20}",
             a.id,
             a.hostname,
             state,
@@ -180,7 +181,8 @@ pub async fn list_agents(connection: &Connection, json: bool) -> Result<()> {
             crate::format_ms(a.last_seen_at),
             a.reports_received,
             a.spool.backlog,
-            a.spool.dropped
+            a.spool.dropped,
+            crate::format_ms(a.cert_expires_at)
         );
     }
     Ok(())

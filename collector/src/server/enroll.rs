@@ -73,10 +73,15 @@ pub async fn enroll(
     match result {
         Ok(certificate_pem) => {
             let not_after_ms = not_after.load(std::sync::atomic::Ordering::Relaxed);
-            state
+            // Shown by `agents list`; the enrollment itself is done, so a failure here is logged,
+            // not answered as a failed enrollment.
+            if let Err(error) = state
                 .store
                 .set_cert_expiry(agent_id.clone(), not_after_ms)
-                .await?;
+                .await
+            {
+                tracing::warn!(agent_id, %error, "cannot record the certificate's expiry");
+            }
             tracing::info!(agent_id, hostname = request.hostname, "agent enrolled");
             Ok(Json(EnrollResponse {
                 agent_id,
@@ -105,7 +110,7 @@ pub async fn renew(
     Extension(peer): Extension<PeerIdentity>,
     request: Result<Json<RenewRequest>, JsonRejection>,
 ) -> Result<Json<RenewResponse>, ApiError> {
-    let Some(agent_id) = peer.agent_id else {
+    let (Some(agent_id), Some(serial)) = (peer.agent_id, peer.cert_serial) else {
         return Err(ApiError::Unauthorized(
             "renewal requires the agent's current client certificate".into(),
         ));
@@ -128,7 +133,7 @@ pub async fn renew(
     let id = agent_id.clone();
     let result = state
         .store
-        .renew_agent(agent_id.clone(), move || {
+        .renew_agent(agent_id.clone(), serial, move || {
             signer
                 .ca
                 .sign_agent_csr(&request.csr_pem, &id, validity)
@@ -151,9 +156,9 @@ pub async fn renew(
         Err(error) => {
             tracing::warn!(agent_id, %error, "certificate renewal refused");
             Err(match error {
-                RenewError::UnknownAgent(_) | RenewError::Revoked(_) => {
-                    ApiError::Forbidden(error.to_string())
-                }
+                RenewError::UnknownAgent(_)
+                | RenewError::Revoked(_)
+                | RenewError::Superseded(_) => ApiError::Forbidden(error.to_string()),
                 RenewError::Signing(_) => ApiError::BadRequest(error.to_string()),
                 RenewError::Store(store) => ApiError::from(store),
             })

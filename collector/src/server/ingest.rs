@@ -78,6 +78,7 @@ pub async fn report(
     }
     let seq = record.seq;
     record.spool = spool_stats(&headers).map_err(ApiError::BadRequest)?;
+    record.cert_serial = peer.cert_serial.clone();
     // A report delivered late from the agent's spool is history: it is stored, but the rules
     // engine judges the present, so old samples do not raise (or clear) events now.
     let observed = match observed {
@@ -92,9 +93,9 @@ pub async fn report(
         .ingest(record)
         .await
         .map_err(|rejection| match rejection {
-            IngestRejection::UnknownAgent(_) | IngestRejection::Revoked(_) => {
-                ApiError::Forbidden(rejection.to_string())
-            }
+            IngestRejection::UnknownAgent(_)
+            | IngestRejection::Revoked(_)
+            | IngestRejection::Superseded(_) => ApiError::Forbidden(rejection.to_string()),
             IngestRejection::Store(error) => ApiError::from(error),
         })?;
     let (status, send_full_inventory) = match outcome {
@@ -235,6 +236,7 @@ fn record(envelope: Envelope) -> Result<ReportRecord, String> {
                 host: report.host,
                 content: ReportContent::Metrics(body),
                 spool: None,
+                cert_serial: None,
             })
         }
         Envelope::V1(v1::Envelope {
@@ -257,6 +259,7 @@ fn record(envelope: Envelope) -> Result<ReportRecord, String> {
                     inventory: report.content.map(Box::new),
                 }),
                 spool: None,
+                cert_serial: None,
             })
         }
     }

@@ -24,6 +24,9 @@ use crate::pki::{Ca, SERVER_CERT, SERVER_KEY};
 #[derive(Debug, Clone, Default)]
 pub struct PeerIdentity {
     pub agent_id: Option<String>,
+    /// That certificate's serial (hex): after a renewal only the newest (and, until the new
+    /// one is first used, the one before it) is accepted.
+    pub cert_serial: Option<String>,
     pub remote: Option<std::net::SocketAddr>,
 }
 
@@ -122,14 +125,14 @@ pub async fn accept_loop(
                         return;
                     }
                 };
-            let agent_id = stream
+            let leaf = stream
                 .get_ref()
                 .1
                 .peer_certificates()
-                .and_then(|chain| chain.first())
-                .and_then(|leaf| crate::pki::common_name(leaf));
+                .and_then(|chain| chain.first());
             let peer = PeerIdentity {
-                agent_id,
+                agent_id: leaf.and_then(|leaf| crate::pki::common_name(leaf)),
+                cert_serial: leaf.and_then(|leaf| crate::pki::serial_hex(leaf)),
                 remote: Some(remote),
             };
             let request_timeout = limits.request_timeout;
@@ -172,7 +175,10 @@ async fn bounded(
 ) -> Result<axum::response::Response, std::convert::Infallible> {
     use axum::response::IntoResponse;
     let path = request.uri().path();
-    if !path.starts_with("/v1/") {
+    // Enrollment is left to finish: once its write is queued the token use is spent, and an
+    // agent answered 503 then could not enroll again with that token (its body is bounded by
+    // `body_timeout_secs` all the same). A renewal is safe to repeat.
+    if !path.starts_with("/v1/") || path == "/v1/enroll" {
         return router.oneshot(request).await;
     }
     let report = path == "/v1/reports";

@@ -66,6 +66,8 @@ pub enum RenewError {
     UnknownAgent(String),
     #[error("agent {0} has been revoked; it must be enrolled again with a new token")]
     Revoked(String),
+    #[error("agent {0}'s certificate has been replaced by a renewal and cannot renew")]
+    Superseded(String),
     #[error("cannot issue the agent certificate: {0}")]
     Signing(String),
     #[error(transparent)]
@@ -161,29 +163,48 @@ impl Store {
     /// Renews an agent's certificate: `sign` issues it (returning PEM, serial and expiry) only
     /// for a known agent that is not revoked, and the new serial and expiry are recorded in
     /// the same transaction.
-    pub async fn renew_agent<S>(&self, id: String, sign: S) -> Result<(String, i64), RenewError>
+    ///
+    /// Only the agent's current certificate, or the one it replaced until the new one is first
+    /// used, may renew (`presented`, its serial); the presented one becomes the "previous".
+    pub async fn renew_agent<S>(
+        &self,
+        id: String,
+        presented: String,
+        sign: S,
+    ) -> Result<(String, i64), RenewError>
     where
         S: FnOnce() -> Result<(String, String, i64), String> + Send + 'static,
     {
         self.inner
             .writer
             .write(move |conn| {
-                let revoked: Option<Option<i64>> = conn
-                    .query_row("SELECT revoked_at FROM agents WHERE id = ?1", [&id], |r| {
-                        r.get(0)
-                    })
+                type Facts = (Option<i64>, String, Option<String>);
+                let facts: Option<Facts> = conn
+                    .query_row(
+                        "SELECT revoked_at, cert_serial, prev_cert_serial FROM agents WHERE id = ?1",
+                        [&id],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
                     .optional()
                     .map_err(StoreError::from)?;
-                match revoked {
+                let (current, previous) = match facts {
                     None => return Err(RenewError::UnknownAgent(id)),
-                    Some(Some(_)) => return Err(RenewError::Revoked(id)),
-                    Some(None) => {}
+                    Some((Some(_), ..)) => return Err(RenewError::Revoked(id)),
+                    Some((None, current, previous)) => (current, previous),
+                };
+                let known = crate::pki::same_serial(&presented, &current)
+                    || previous
+                        .as_deref()
+                        .is_some_and(|p| crate::pki::same_serial(&presented, p));
+                if !known {
+                    return Err(RenewError::Superseded(id));
                 }
                 let (cert_pem, serial, expires_at) = sign().map_err(RenewError::Signing)?;
                 conn.execute(
-                    "UPDATE agents SET cert_serial = ?2, cert_expires_at = ?3, cert_renewed_at = ?4
+                    "UPDATE agents SET cert_serial = ?2, prev_cert_serial = ?3, cert_expires_at = ?4,
+                            cert_renewed_at = ?5
                      WHERE id = ?1",
-                    params![id, serial, expires_at, crate::now_ms()],
+                    params![id, serial, presented, expires_at, crate::now_ms()],
                 )
                 .map_err(StoreError::from)?;
                 Ok((cert_pem, expires_at))

@@ -22,6 +22,9 @@ pub struct ReportRecord {
     pub content: ReportContent,
     /// What the agent said about its spool with this report (headers), if anything.
     pub spool: Option<SpoolStats>,
+    /// The serial of the client certificate it came with; `None` skips the check (reports
+    /// that did not come over the network).
+    pub cert_serial: Option<String>,
 }
 
 /// An agent's spool as it reported it: reports waiting on its disk, their bytes, when the
@@ -69,6 +72,8 @@ pub enum IngestRejection {
     UnknownAgent(String),
     #[error("agent {0} has been revoked")]
     Revoked(String),
+    #[error("agent {0}'s certificate has been replaced by a renewal and is no longer accepted")]
+    Superseded(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -276,6 +281,14 @@ pub(super) const DELETE_CHUNK: usize = 5000;
 /// How far ahead of the collector's clock a report's collection time may be.
 const MAX_CLOCK_AHEAD_MS: i64 = 5 * 60 * 1000;
 
+/// Which of the agent's certificates a report came with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Certificate {
+    Unchecked,
+    Current,
+    Previous,
+}
+
 /// Keeps the agent's counters (a count of the reports table would shrink with pruning) and
 /// the spool figures it sent with this report.
 fn count_report(
@@ -285,23 +298,27 @@ fn count_report(
     now: i64,
     spool: Option<SpoolStats>,
 ) -> Result<(), StoreError> {
-    let spool = spool.unwrap_or_default();
     conn.prepare_cached(
         "UPDATE agents SET reports_received = reports_received + 1, last_seen_at = ?2,
-                last_seq = MAX(COALESCE(last_seq, 0), ?3),
-                spool_backlog = ?4, spool_bytes = ?5, spool_oldest_at = ?6,
-                spool_dropped = MAX(spool_dropped, ?7)
+                last_seq = MAX(COALESCE(last_seq, 0), ?3)
          WHERE num = ?1",
     )?
-    .execute(params![
-        agent_num,
-        now,
-        seq,
-        spool.backlog,
-        spool.bytes,
-        spool.oldest_at,
-        spool.dropped
-    ])?;
+    .execute(params![agent_num, now, seq])?;
+    // A report without the figures (`run --once`, an older agent) leaves the last ones.
+    if let Some(spool) = spool {
+        conn.prepare_cached(
+            "UPDATE agents SET spool_backlog = ?2, spool_bytes = ?3, spool_oldest_at = ?4,
+                    spool_dropped = MAX(spool_dropped, ?5)
+             WHERE num = ?1",
+        )?
+        .execute(params![
+            agent_num,
+            spool.backlog,
+            spool.bytes,
+            spool.oldest_at,
+            spool.dropped
+        ])?;
+    }
     Ok(())
 }
 
@@ -311,20 +328,54 @@ fn ingest_in_tx(
     identification: &IdentifyConfig,
 ) -> Result<IngestOutcome, IngestRejection> {
     let seq = i64::try_from(report.seq).unwrap_or(i64::MAX);
-    let agent: Option<(i64, Option<i64>, String, Option<i64>)> = conn
-        .prepare_cached("SELECT num, revoked_at, machine_id, ci_id FROM agents WHERE id = ?1")
+    type AgentFacts = (
+        i64,
+        Option<i64>,
+        String,
+        Option<i64>,
+        String,
+        Option<String>,
+    );
+    let agent: Option<AgentFacts> = conn
+        .prepare_cached(
+            "SELECT num, revoked_at, machine_id, ci_id, cert_serial, prev_cert_serial
+             FROM agents WHERE id = ?1",
+        )
         .map_err(StoreError::from)?
         .query_row([&report.agent_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
         })
         .optional()
         .map_err(StoreError::from)?;
-    let (agent_num, enrolled_machine_id, known_ci) = match agent {
+    let (agent_num, enrolled_machine_id, known_ci, current, previous) = match agent {
         None => return Err(IngestRejection::UnknownAgent(report.agent_id.clone())),
-        Some((_, Some(_), _, _)) => {
+        Some((_, Some(_), ..)) => {
             return Err(IngestRejection::Revoked(report.agent_id.clone()));
         }
-        Some((num, None, machine_id, ci_id)) => (num, machine_id, ci_id),
+        Some((num, None, machine_id, ci_id, current, previous)) => {
+            (num, machine_id, ci_id, current, previous)
+        }
+    };
+    // The current certificate, or the one it replaced until the new one is first used (the
+    // agent may not have stored the renewal yet).
+    let certificate = match &report.cert_serial {
+        None => Certificate::Unchecked,
+        Some(serial) if crate::pki::same_serial(serial, &current) => Certificate::Current,
+        Some(serial)
+            if previous
+                .as_deref()
+                .is_some_and(|p| crate::pki::same_serial(serial, p)) =>
+        {
+            Certificate::Previous
+        }
+        Some(_) => return Err(IngestRejection::Superseded(report.agent_id.clone())),
     };
     let seen = conn
         .prepare_cached("SELECT 1 FROM reports WHERE agent = ?1 AND seq = ?2")
@@ -482,6 +533,12 @@ fn ingest_in_tx(
     ])
     .map_err(StoreError::from)?;
     count_report(conn, agent_num, seq, now, report.spool)?;
+    if certificate == Certificate::Current && previous.is_some() {
+        // The renewed certificate is in use: the one it replaced is retired for good.
+        conn.prepare_cached("UPDATE agents SET prev_cert_serial = NULL WHERE num = ?1")
+            .and_then(|mut update| update.execute([agent_num]))
+            .map_err(StoreError::from)?;
+    }
     Ok(IngestOutcome::Stored {
         ci_id,
         inventory_wanted,

@@ -68,6 +68,7 @@ fn record(
             inventory: content.map(Box::new),
         }),
         spool: None,
+        cert_serial: None,
     }
 }
 

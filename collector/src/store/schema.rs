@@ -421,6 +421,7 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE agents ADD COLUMN spool_dropped INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE agents ADD COLUMN cert_expires_at INTEGER;
     ALTER TABLE agents ADD COLUMN cert_renewed_at INTEGER;
+    ALTER TABLE agents ADD COLUMN prev_cert_serial TEXT;   -- accepted until the new one is used
     UPDATE agents SET
         last_seen_at = (SELECT MAX(r.received_at) FROM reports r WHERE r.agent = agents.num),
         last_seq = (SELECT MAX(r.seq) FROM reports r WHERE r.agent = agents.num),

@@ -61,6 +61,7 @@ pub(super) fn report(
             .unwrap(),
         ),
         spool: None,
+        cert_serial: None,
     }
 }
 
@@ -113,26 +114,77 @@ async fn each_agent_counts_its_reports_and_keeps_the_spool_figures_it_sent() {
     assert_eq!(agent.reports_received, 3, "the repeat is not counted");
     assert_eq!(agent.last_seq, Some(20), "the highest, not the latest");
     assert!(agent.last_seen_at.is_some());
-    // The last report carried no figures: the backlog reads 0, the drops never go down.
-    assert_eq!(
-        agent.spool,
-        SpoolStats {
-            backlog: 0,
-            bytes: 0,
-            oldest_at: None,
-            dropped: 3
-        }
-    );
+    // The last reports carried no figures (`run --once`): the last figures stay.
+    assert_eq!(agent.spool, spooled);
     let mut record = report("a-1", 21, "m1", "web", 1000);
     record.spool = Some(SpoolStats {
         backlog: 5,
+        dropped: 2,
         ..spooled
     });
     store.ingest(record).await.unwrap();
     let agent = &store.list_agents().await.unwrap()[0];
     assert_eq!(agent.spool.backlog, 5);
     assert_eq!(agent.spool.oldest_at, Some(900));
+    assert_eq!(agent.spool.dropped, 3, "the drops never go down");
     assert_eq!(agent.reports_received, 4);
+}
+
+#[tokio::test]
+async fn after_a_renewal_the_replaced_certificate_works_until_the_new_one_is_used() {
+    let (_dir, store) = open();
+    enroll(&store, "a-1", "m1").await; // its certificate has serial 01
+    let with = |seq: u64, serial: &str| {
+        let mut record = report("a-1", seq, "m1", "web", 1000);
+        record.cert_serial = Some(serial.into());
+        record
+    };
+    store.ingest(with(1, "01")).await.unwrap();
+    assert!(matches!(
+        store.ingest(with(2, "77")).await,
+        Err(IngestRejection::Superseded(_))
+    ));
+    let sign = |serial: &'static str| move || Ok(("PEM".to_string(), serial.to_string(), 5));
+    // Renewed with 01 → 02; 01 is still accepted (the agent may not have stored 02 yet), and
+    // may renew again (→ 03) if the answer was lost.
+    store
+        .renew_agent("a-1".into(), "01".into(), sign("02"))
+        .await
+        .unwrap();
+    store.ingest(with(3, "01")).await.unwrap();
+    store
+        .renew_agent("a-1".into(), "01".into(), sign("03"))
+        .await
+        .unwrap();
+    // 02 was never used: it is neither current nor previous now.
+    assert!(matches!(
+        store.ingest(with(4, "02")).await,
+        Err(IngestRejection::Superseded(_))
+    ));
+    // The first report with 03 retires 01 for good.
+    store.ingest(with(5, "0003")).await.unwrap();
+    assert!(matches!(
+        store.ingest(with(6, "01")).await,
+        Err(IngestRejection::Superseded(_))
+    ));
+    assert!(matches!(
+        store
+            .renew_agent("a-1".into(), "01".into(), sign("04"))
+            .await,
+        Err(RenewError::Superseded(_))
+    ));
+    let agent = &store.list_agents().await.unwrap()[0];
+    assert_eq!(agent.cert_serial, "03");
+    assert_eq!(agent.cert_expires_at, Some(5));
+    assert!(agent.cert_renewed_at.is_some());
+    // Revoked: no renewal at all.
+    store.revoke_agent("a-1".into()).await.unwrap();
+    assert!(matches!(
+        store
+            .renew_agent("a-1".into(), "03".into(), sign("05"))
+            .await,
+        Err(RenewError::Revoked(_))
+    ));
 }
 
 #[tokio::test]
