@@ -126,11 +126,11 @@ async fn key(store: &Store, event: i64) -> String {
     steward_collector::tickets::dispatcher::correlation_key("steward", event, row.first_seen_at)
 }
 
-/// Waits (at most 10 s) until the event's ticket on the stand-in desk is known.
-async fn ticket_known(store: &Store, event: i64) {
+/// Waits (at most 10 s) until the event's ticket on `connector` is known.
+async fn ticket_known(store: &Store, event: i64, connector: &str) {
     for _ in 0..400 {
         if store
-            .ticket_link(event, "desk".into())
+            .ticket_link(event, connector.into())
             .await
             .unwrap()
             .is_some()
@@ -357,7 +357,9 @@ async fn a_refire_within_the_window_reopens_the_ticket_or_opens_a_new_one_by_con
         .unwrap();
     assert_ne!(first, second, "a new event");
     until("the re-fire", || server.shared.seen().len() >= 6).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The answers are recorded after the receiver has seen the requests.
+    ticket_known(&s.store, second, "reopen").await;
+    ticket_known(&s.store, second, "fresh").await;
     let seen = server.shared.seen();
     let last_two: Vec<(String, String)> = seen[4..]
         .iter()
@@ -445,8 +447,11 @@ impl Connector for Desk {
         ticket: &'a Ticket,
     ) -> BoxFuture<'a, Result<TicketRef, ConnectorError>> {
         Box::pin(async move {
+            // Made before the flag is read: `notify_waiters` reaches a `Notified` from its
+            // creation on, so a release between the check and the wait is not missed.
+            let released = self.0.stall.notified();
             if *self.0.stalling.lock().unwrap() {
-                self.0.stall.notified().await;
+                released.await;
             }
             let n = {
                 let mut tickets = self.0.tickets.lock().unwrap();
@@ -521,7 +526,7 @@ async fn a_create_whose_answer_was_lost_is_found_not_repeated_also_after_a_resta
         .unwrap()[0]
         .unwrap();
     let store = s.store.clone();
-    ticket_known(&store, first).await;
+    ticket_known(&store, first, "desk").await;
     assert_eq!(system.tickets.lock().unwrap().len(), 1, "created once");
     assert_eq!(
         *system.finds.lock().unwrap(),
@@ -576,7 +581,7 @@ async fn a_create_whose_answer_was_lost_is_found_not_repeated_also_after_a_resta
         .push((second_key, "landed".into()));
     let finds_before = *system.finds.lock().unwrap();
     let task = start(&system);
-    ticket_known(&store, second).await;
+    ticket_known(&store, second, "desk").await;
     let keys: Vec<String> = system
         .tickets
         .lock()
@@ -625,7 +630,7 @@ async fn a_refused_reopen_opens_a_new_ticket_instead_of_blocking_the_event() {
         .await
         .unwrap()[0]
         .unwrap();
-    ticket_known(&store, second).await;
+    ticket_known(&store, second, "desk").await;
     assert_eq!(*system.reopens.lock().unwrap(), 1, "a reopen was tried");
     let keys: Vec<String> = system
         .tickets
@@ -725,7 +730,13 @@ async fn at_shutdown_a_delivery_in_flight_finishes_within_the_bound_or_stays_pen
     let stopped_at = Instant::now();
     stop.send(()).unwrap();
     assert_eq!(task.await.unwrap(), 1, "one delivery cut short");
-    assert!(stopped_at.elapsed() < Duration::from_secs(3));
+    // It waited for the delivery up to the 300 ms bound, and not much longer (wide: a loaded
+    // machine).
+    let took = stopped_at.elapsed();
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_secs(9),
+        "stopped after {took:?}, want about the 300 ms bound"
+    );
     let row = store
         .list_outbox(false, 10)
         .await

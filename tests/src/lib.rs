@@ -116,12 +116,18 @@ impl Collector {
 
     /// Starts `serve` and waits until the port accepts connections.
     pub fn serve(&mut self) {
+        self.spawn_serve(Stdio::null());
+    }
+
+    /// Starts `serve` (its stdout to `stdout`, its log to `serve.log`) and waits until the
+    /// port accepts connections.
+    fn spawn_serve(&mut self, stdout: impl Into<Stdio>) {
         let log = std::fs::File::create(self.dir.path().join("serve.log")).unwrap();
         let child = Command::new(bin("steward-collector"))
             .args(["serve", "--data-dir"])
             .arg(self.data_dir())
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(log)
             .spawn()
             .unwrap();
@@ -317,26 +323,8 @@ impl Collector {
     /// (`serve.stdout.log`, see [`Collector::stdout_log`]): for tests that read all it prints.
     pub fn serve_keeping_stdout(&mut self) {
         self.kill();
-        let log = std::fs::File::create(self.dir.path().join("serve.log")).unwrap();
         let out = std::fs::File::create(self.dir.path().join("serve.stdout.log")).unwrap();
-        let child = Command::new(bin("steward-collector"))
-            .args(["serve", "--data-dir"])
-            .arg(self.data_dir())
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "collector did not start: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.spawn_serve(out);
     }
 
     pub fn stdout_log(&self) -> String {

@@ -71,9 +71,11 @@ fn named_admin_tokens_are_created_used_revoked_and_expire() {
         .collect();
     assert_eq!(names, ["ci-runner", "local", "ops"]);
     assert!(tokens[0]["expires_at"].is_i64() && tokens[2]["expires_at"].is_null());
-    assert!(
-        tokens[1]["last_used_at"].is_i64(),
-        "the init token was used: {tokens:#}"
+    // The use is recorded off the request's path (a spawned task): wait for it, bounded.
+    collector.wait_for_json(
+        &["admin-token", "list", "--json"],
+        "the init token's use recorded as last_used_at",
+        |tokens| tokens[1]["name"] == "local" && tokens[1]["last_used_at"].is_i64(),
     );
     assert!(stdout(&table).contains("LAST USED"), "{}", stdout(&table));
 

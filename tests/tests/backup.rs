@@ -3,12 +3,15 @@
 //! collector, a file that is not a Steward database, a damaged one, overwriting a backup).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use steward_e2e::{Collector, agent_once_on, bin, fixture_root, run, stderr, stdout};
+use support::agent_id;
 
 fn collector_cmd(args: &[&str], data_dir: &Path) -> Output {
     run(Command::new(bin("steward-collector"))
@@ -49,12 +52,6 @@ fn agent_ids(collector: &Collector) -> Vec<String> {
     ids
 }
 
-fn agent_id(state: &Path) -> String {
-    let id: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(state.join("agent.json")).unwrap()).unwrap();
-    id["agent_id"].as_str().unwrap().to_string()
-}
-
 fn files_named(dir: &Path, part: &str) -> Vec<PathBuf> {
     std::fs::read_dir(dir)
         .unwrap()
@@ -71,33 +68,97 @@ fn a_backup_taken_while_agents_report_restores_into_the_same_and_a_fresh_directo
     let out = agent_once_on(&dell, &dell_root);
     assert!(out.status.success(), "{}", stderr(&out));
 
-    // Reports keep arriving while the backup runs.
-    let stop = Arc::new(AtomicBool::new(false));
-    let sent = Arc::new(AtomicUsize::new(0));
-    let reporter = {
-        let (stop, sent, dell, dell_root) =
-            (stop.clone(), sent.clone(), dell.clone(), dell_root.clone());
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                let out = agent_once_on(&dell, &dell_root);
-                assert!(out.status.success(), "{}", stderr(&out));
-                sent.fetch_add(1, Ordering::Relaxed);
-            }
-        })
-    };
-    while sent.load(Ordering::Relaxed) < 2 {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let before_sender = support::stored_seqs(&collector, &agent_id(&dell));
+
+    // Reports keep arriving while the backup runs: a sender posts them one after another with
+    // the agent's certificate (sequence numbers 1, 2, ...) and notes when each was acknowledged.
     let file = collector.dir.path().join("steward-backup.db");
-    let taken = backup(&collector, &file);
-    while sent.load(Ordering::Relaxed) < 4 {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    stop.store(true, Ordering::Relaxed);
-    reporter.join().unwrap();
+    let stop = AtomicBool::new(false);
+    let acks = AtomicUsize::new(0);
+    let (acked, began, ended, taken) = std::thread::scope(|scope| {
+        let sender = scope.spawn(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let (client, agent) = support::agent_client(&dell);
+                let mut acked = Vec::new();
+                let mut seq = 1;
+                while !stop.load(Ordering::Relaxed) {
+                    let body = support::metrics_envelope(&agent, seq, steward_collector::now_ms());
+                    let (status, text) = support::post(&client, &collector, body).await;
+                    assert_eq!((status, text.contains("\"stored\"")), (200, true), "{text}");
+                    acked.push((seq, Instant::now()));
+                    acks.fetch_add(1, Ordering::Relaxed);
+                    seq += 1;
+                }
+                acked
+            })
+        });
+        let acked_by = |n: usize, what: &str| {
+            support::wait_until(what, Duration::from_secs(30), || {
+                assert!(!sender.is_finished(), "the sender stopped");
+                acks.load(Ordering::Relaxed) >= n
+            })
+        };
+        acked_by(3, "reports acknowledged before the backup");
+        let began = Instant::now();
+        let taken = backup(&collector, &file);
+        let ended = Instant::now();
+        acked_by(
+            acks.load(Ordering::Relaxed) + 3,
+            "reports acknowledged after the backup",
+        );
+        stop.store(true, Ordering::Relaxed);
+        (sender.join().unwrap(), began, ended, taken)
+    });
+    let during = acked
+        .iter()
+        .filter(|(_, at)| *at > began && *at < ended)
+        .count();
+    eprintln!(
+        "{} reports acknowledged, {during} while the backup ran ({:?})",
+        acked.len(),
+        ended - began
+    );
+    assert!(
+        during >= 1,
+        "no report was acknowledged while the backup ran ({:?})",
+        ended - began
+    );
     let in_backup = counts(&taken["backup"]);
     assert_eq!((in_backup.0, in_backup.1), (1, 1), "{taken:#}");
-    assert!(in_backup.2 >= 3, "{taken:#}");
+    // The backup is one consistent moment of that stream: everything acknowledged before it
+    // began, then nothing missing up to where it was taken (the sender waits for each answer,
+    // so commits come in order), and nothing sent after it ended; the agent's counter agrees
+    // with the rows.
+    let copy = support::open_read_only(&file);
+    let seqs = support::seqs_in(&copy, &agent_id(&dell));
+    let (agent_reports, sent): (Vec<i64>, Vec<i64>) = seqs
+        .iter()
+        .copied()
+        .partition(|s: &i64| before_sender.contains(s));
+    assert_eq!(agent_reports, before_sender);
+    let acked_before = acked.iter().filter(|(_, at)| *at < began).count() as i64;
+    let sent_by_end = acked.iter().filter(|(_, at)| *at < ended).count() as i64 + 1;
+    assert_eq!(sent, (1..=sent.len() as i64).collect::<Vec<_>>(), "a gap");
+    assert!(
+        (acked_before..=sent_by_end).contains(&(sent.len() as i64)),
+        "{} of the sender's reports in the backup; {acked_before} acknowledged before it began, \
+         at most {sent_by_end} sent before it ended",
+        sent.len()
+    );
+    let (received, rows): (i64, i64) = copy
+        .query_row(
+            "SELECT reports_received, (SELECT COUNT(*) FROM reports r WHERE r.agent = a.num)
+             FROM agents a",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((received, rows), (seqs.len() as i64, in_backup.2 as i64));
+    drop(copy);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -252,10 +313,43 @@ fn restore_refuses_what_is_not_a_sound_steward_database_and_leaves_the_current_o
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
-        err.contains("damaged.db") && err.contains("damaged"),
+        err.contains(&format!(
+            "{} is damaged (PRAGMA integrity_check)",
+            damaged.display()
+        )),
         "{err}"
     );
     untouched("a damaged backup");
+
+    // A database whose latest changes are still in its write-ahead log: the file alone is not
+    // the backup, and restore copies only the file.
+    let walled = collector.dir.path().join("walled.db");
+    std::fs::copy(&good, &walled).unwrap();
+    let open = rusqlite::Connection::open(&walled).unwrap();
+    let mode: String = open
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    open.execute_batch(
+        "PRAGMA wal_autocheckpoint = 0; CREATE TABLE later (x); INSERT INTO later VALUES (1);",
+    )
+    .unwrap();
+    let wal = collector.dir.path().join("walled.db-wal");
+    assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+    let out = collector_cmd(
+        &["restore", walled.to_str().unwrap()],
+        &collector.data_dir(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&wal.display().to_string())
+            && err.contains("not a self-contained backup")
+            && err.contains("steward-collector backup"),
+        "{err}"
+    );
+    untouched("a backup with its write-ahead log beside it");
+    drop(open);
 
     let out = collector_cmd(
         &["restore", "/nonexistent/backup.db"],

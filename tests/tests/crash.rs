@@ -212,9 +212,11 @@ async fn acknowledged_reports_survive_sigkill_at_random_moments() {
             acked.len()
         );
         check_database(&collector, &acked, round);
+        // Generous: a loaded 2-core machine is slow, but a hang is still caught.
         assert!(
-            started.elapsed() < Duration::from_secs(170),
-            "the crash rounds take too long"
+            started.elapsed() < Duration::from_secs(510),
+            "the crash rounds take too long: {:?} after round {round}",
+            started.elapsed()
         );
     }
     let acked = acked.lock().unwrap().clone();

@@ -392,8 +392,10 @@ async fn deeply_nested_json_and_absurd_item_counts_are_refused() {
     let (status, text) = post(&client, &collector, claimed).await;
     assert_eq!(status, 400, "{text}");
     assert!(text.contains("truncated"), "{text}");
+    // Refused from the bytes at hand, not after reading or allocating 2^31 of anything (the
+    // bound is wide for a loaded machine).
     assert!(
-        started.elapsed() < Duration::from_secs(5),
+        started.elapsed() < Duration::from_secs(15),
         "{:?}",
         started.elapsed()
     );
@@ -585,9 +587,11 @@ async fn slowloris(mut tls: RawTls, pace: Duration, limit: Duration) -> Option<D
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn slowloris_connections_are_closed_at_the_header_timeout_while_agents_get_through() {
+    // Bounds below are wide (a loaded 2-core CI machine runs this beside other work); the
+    // header timeout is long enough that a slow report still lands while the lorises hang.
     let mut collector = Collector::start();
     collector.reconfigure(&[
-        ("header_timeout_secs = 30", "header_timeout_secs = 3"),
+        ("header_timeout_secs = 30", "header_timeout_secs = 5"),
         ("handshake_timeout_secs = 10", "handshake_timeout_secs = 2"),
     ]);
     let state = collector.enroll_agent("agent");
@@ -602,7 +606,7 @@ async fn slowloris_connections_are_closed_at_the_header_timeout_while_agents_get
         lorises.push(tokio::spawn(slowloris(
             tls,
             Duration::from_millis(500),
-            Duration::from_secs(15),
+            Duration::from_secs(30),
         )));
     }
     // A connection that never starts TLS, and one that finishes it and sends nothing.
@@ -615,7 +619,7 @@ async fn slowloris_connections_are_closed_at_the_header_timeout_while_agents_get
                 .unwrap();
             let opened = Instant::now();
             let mut buf = [0u8; 16];
-            let read = tokio::time::timeout(Duration::from_secs(15), tcp.read(&mut buf)).await;
+            let read = tokio::time::timeout(Duration::from_secs(30), tcp.read(&mut buf)).await;
             read.is_ok().then(|| opened.elapsed())
         }
     });
@@ -623,24 +627,21 @@ async fn slowloris_connections_are_closed_at_the_header_timeout_while_agents_get
         let mut tls = raw_tls(&connector, collector.port).await;
         tokio::spawn(async move {
             let opened = Instant::now();
-            let (_, closed) = read_until_closed(&mut tls, Duration::from_secs(15)).await;
+            let (_, closed) = read_until_closed(&mut tls, Duration::from_secs(30)).await;
             closed.then(|| opened.elapsed())
         })
     };
 
-    // While they hang, a real agent's report gets through at once.
+    // While they hang, a real agent's report gets through: it does not wait for them to be
+    // closed at the header timeout.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let sent = Instant::now();
     let (status, text) = post(&client, &collector, envelope(&agent, 2)).await;
     assert_eq!((status, text.contains("\"stored\"")), (200, true), "{text}");
     assert!(
-        sent.elapsed() < Duration::from_millis(2000),
-        "the report waited {:?} behind slowloris clients",
-        sent.elapsed()
-    );
-    assert!(
         lorises.iter().all(|l| !l.is_finished()),
-        "the slowloris clients should still be hanging when the report is stored"
+        "the report waited {:?}, until the slowloris clients were closed",
+        sent.elapsed()
     );
     let state_for_agent = state.clone();
     let out = tokio::task::spawn_blocking(move || agent_once(&state_for_agent))
@@ -654,8 +655,8 @@ async fn slowloris_connections_are_closed_at_the_header_timeout_while_agents_get
             .unwrap()
             .expect("a slowloris connection was never closed");
         assert!(
-            closed >= Duration::from_millis(2500) && closed < Duration::from_secs(8),
-            "closed after {closed:?}, want about the 3 s header timeout"
+            closed >= Duration::from_secs(4) && closed < Duration::from_secs(15),
+            "closed after {closed:?}, want about the 5 s header timeout"
         );
     }
     let closed = silent_tcp
@@ -663,7 +664,7 @@ async fn slowloris_connections_are_closed_at_the_header_timeout_while_agents_get
         .unwrap()
         .expect("a silent TCP connection was never closed");
     assert!(
-        closed >= Duration::from_millis(1500) && closed < Duration::from_secs(6),
+        closed >= Duration::from_millis(1500) && closed < Duration::from_secs(12),
         "no handshake: closed after {closed:?}, want about 2 s"
     );
     let closed = silent_tls
@@ -671,10 +672,10 @@ async fn slowloris_connections_are_closed_at_the_header_timeout_while_agents_get
         .unwrap()
         .expect("a silent TLS connection was never closed");
     assert!(
-        closed >= Duration::from_millis(2500) && closed < Duration::from_secs(8),
-        "no request: closed after {closed:?}, want about 3 s"
+        closed >= Duration::from_secs(4) && closed < Duration::from_secs(15),
+        "no request: closed after {closed:?}, want about 5 s"
     );
-    assert!(started.elapsed() < Duration::from_secs(30));
+    assert!(started.elapsed() < Duration::from_secs(60));
     still_serves(&mut collector, &client, &agent, 3).await;
 }
 
@@ -695,6 +696,8 @@ async fn past_max_connections_clients_wait_and_are_served_when_a_slot_frees() {
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let connector = tls_connector(&collector, None);
+    // Before the first slot is taken: no slot frees earlier than the header timeout after this.
+    let filling = Instant::now();
     let mut lorises = Vec::new();
     for _ in 0..4 {
         let tls = raw_tls(&connector, collector.port).await;
@@ -704,7 +707,6 @@ async fn past_max_connections_clients_wait_and_are_served_when_a_slot_frees() {
             Duration::from_secs(15),
         )));
     }
-    let filled = Instant::now();
     // A fifth connection is not accepted: its handshake is not answered while the slots are
     // taken.
     let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
@@ -721,10 +723,10 @@ async fn past_max_connections_clients_wait_and_are_served_when_a_slot_frees() {
 
     // A real report waits for a slot and is served once the slowloris clients are dropped.
     let (status, text) = post(&client, &collector, envelope(&agent, 2)).await;
-    let waited = filled.elapsed();
+    let waited = filling.elapsed();
     assert_eq!((status, text.contains("\"stored\"")), (200, true), "{text}");
     assert!(
-        waited >= Duration::from_millis(2000) && waited < Duration::from_secs(10),
+        waited >= Duration::from_millis(2500) && waited < Duration::from_secs(30),
         "served after {waited:?}: want after the 3 s header timeout frees the slots"
     );
     for loris in lorises {
@@ -765,12 +767,12 @@ async fn a_trickling_body_and_a_stalled_handler_are_cut_off_and_free_their_conne
         }
     };
     trickle.await;
-    let (answer, closed) = read_until_closed(&mut tls, Duration::from_secs(10)).await;
+    let (answer, closed) = read_until_closed(&mut tls, Duration::from_secs(20)).await;
     assert!(closed, "the trickling connection was kept open: {answer}");
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("did not arrive within 2 s"), "{answer}");
     assert!(
-        started.elapsed() < Duration::from_secs(6),
+        started.elapsed() < Duration::from_secs(18),
         "{:?}",
         started.elapsed()
     );
@@ -794,7 +796,7 @@ async fn a_trickling_body_and_a_stalled_handler_are_cut_off_and_free_their_conne
     let text = response.text().await.unwrap();
     assert!(text.contains("not answered within 4 s"), "{text}");
     assert!(
-        took >= Duration::from_millis(3500) && took < Duration::from_secs(8),
+        took >= Duration::from_millis(3500) && took < Duration::from_secs(14),
         "answered after {took:?}"
     );
     lock.execute_batch("ROLLBACK").unwrap();

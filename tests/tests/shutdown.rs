@@ -3,48 +3,12 @@
 //! leaves a sound database.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
-use std::time::Duration;
+mod support;
+
+use std::time::{Duration, Instant};
 
 use steward_e2e::Collector;
-use steward_shared::v1;
-
-/// A client holding the agent's own certificate, to send hand-made reports.
-fn agent_client(state: &Path) -> (reqwest::Client, String) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let read = |f: &str| std::fs::read(state.join(f)).unwrap();
-    let mut identity = read("agent.crt");
-    identity.extend(read("agent.key"));
-    let client = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(&read("collector-ca.crt")).unwrap()])
-        .identity(reqwest::Identity::from_pem(&identity).unwrap())
-        .timeout(Duration::from_secs(40))
-        .build()
-        .unwrap();
-    let id: serde_json::Value = serde_json::from_slice(&read("agent.json")).unwrap();
-    (client, id["agent_id"].as_str().unwrap().to_string())
-}
-
-fn envelope(agent_id: &str, seq: u64) -> Vec<u8> {
-    let report = v1::MetricsReport {
-        host: v1::HostIdentity {
-            hostname: "handmade".into(),
-            machine_id: "feedfeedfeedfeedfeedfeedfeedfeed".into(),
-            ..Default::default()
-        },
-        metrics: v1::Metrics {
-            collected_at_ms: 1_795_000_000_000 + seq as i64,
-            ..Default::default()
-        },
-    };
-    steward_shared::encode_v1(&v1::Envelope {
-        agent_id: agent_id.into(),
-        seq,
-        sent_at_ms: 0,
-        payload: v1::Payload::Metrics(report),
-    })
-    .unwrap()
-}
+use support::{agent_client, envelope, raw_tls, tls_connector};
 
 /// Sends one report; its ack status ("stored", "duplicate") if it was acknowledged.
 async fn send(client: &reqwest::Client, url: &str, body: Vec<u8>) -> Option<String> {
@@ -62,39 +26,19 @@ async fn send(client: &reqwest::Client, url: &str, body: Vec<u8>) -> Option<Stri
     Some(ack["status"].as_str()?.to_string())
 }
 
-/// Sends one report over a connection of its own, by hand: the head and half the body, then
-/// (once `go` fires) the rest. Its ack status, if acknowledged.
+/// Sends one report over a connection of its own (through `connector`, holding the agent's
+/// certificate), by hand: the head and half the body, then (once `go` fires) the rest. Its ack
+/// status, if acknowledged.
 async fn report_in_two_halves(
-    state: &Path,
+    connector: tokio_rustls::TlsConnector,
     port: u16,
     body: Vec<u8>,
     half_sent: tokio::sync::oneshot::Sender<()>,
     go: tokio::sync::oneshot::Receiver<()>,
 ) -> Option<String> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let read = |f: &str| std::fs::read(state.join(f)).unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&read("collector-ca.crt")) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let chain = CertificateDer::pem_slice_iter(&read("agent.crt"))
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap();
-    let key = PrivateKeyDer::from_pem_slice(&read("agent.key")).unwrap();
-    let config = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_client_auth_cert(chain, key)
-        .unwrap();
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let mut tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
-        .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
-        .await
-        .unwrap();
+    let mut tls = raw_tls(&connector, port).await;
     let head = format!(
         "POST /v1/reports HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: {}\r\ncontent-length: {}\r\n\r\n",
         steward_shared::REPORT_CONTENT_TYPE,
@@ -156,15 +100,26 @@ async fn sigterm_with_reports_in_flight_loses_nothing_acknowledged_and_exits_0()
     let (half_sent, half_sent_rx) = tokio::sync::oneshot::channel();
     let (go, go_rx) = tokio::sync::oneshot::channel();
     let straddling = tokio::spawn({
-        let (state, port, body) = (
-            state.clone(),
+        let (connector, port, body) = (
+            tls_connector(&collector, Some(&state)),
             collector.port,
             envelope(&agent_id, 99_000_000),
         );
-        async move { report_in_two_halves(&state, port, body, half_sent, go_rx).await }
+        async move { report_in_two_halves(connector, port, body, half_sent, go_rx).await }
     });
     half_sent_rx.await.unwrap();
-    while acks.load(std::sync::atomic::Ordering::Relaxed) < 100 {
+    // Enough acknowledged to know the load runs (bounded: a slow machine gets 30 s).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let acked = acks.load(std::sync::atomic::Ordering::Relaxed);
+        if acked >= 100 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {acked} of 100 reports acknowledged within 30 s before the SIGTERM: {}",
+            collector.log()
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     collector.sigterm();

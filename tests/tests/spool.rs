@@ -3,11 +3,14 @@
 //! and the agent's figures reach `agents list --json` and `steward-agent status`.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use steward_e2e::{Collector, bin, fixture_root, stdout};
+use support::{stored_seqs, wait_until};
 
 fn start_agent(config: &Path, state: &Path, root: &Path, log: &Path) -> Child {
     let log = std::fs::OpenOptions::new()
@@ -39,33 +42,6 @@ fn status(config: &Path, state: &Path) -> serde_json::Value {
     );
     assert!(out.status.success());
     serde_json::from_str(&stdout(&out)).unwrap()
-}
-
-fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting: {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// Sequence numbers the collector stored for the agent, read from its database.
-fn stored_seqs(collector: &Collector, agent_id: &str) -> Vec<i64> {
-    let db = rusqlite::Connection::open_with_flags(
-        collector.data_dir().join("steward.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
-    let mut stmt = db
-        .prepare(
-            "SELECT r.seq FROM reports r JOIN agents a ON a.num = r.agent
-             WHERE a.id = ?1 ORDER BY r.seq",
-        )
-        .unwrap();
-    stmt.query_map([agent_id], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
 }
 
 #[test]

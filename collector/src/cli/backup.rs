@@ -110,6 +110,21 @@ pub fn restore(data_dir: &Path, file: &Path, json: bool) -> Result<()> {
     if !file.is_file() {
         return Err(UsageError(format!("{} is not a file", file.display())).into());
     }
+    // Only the main file is copied: changes still in a write-ahead log beside it would be
+    // left behind. (An empty log holds nothing.)
+    let wal = suffixed(file, "-wal");
+    if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+        return Err(UsageError(format!(
+            "refusing to restore {}: {} is beside it, so the file is not a self-contained \
+             backup (its latest changes are in that write-ahead log); checkpoint it first \
+             (`sqlite3 {} 'PRAGMA wal_checkpoint(TRUNCATE)'`) or take a backup with \
+             `steward-collector backup`; nothing was changed",
+            file.display(),
+            wal.display(),
+            file.display()
+        ))
+        .into());
+    }
     if !data_dir.is_dir() {
         return Err(UsageError(format!(
             "{} is not a directory (--data-dir; `init` creates one)",

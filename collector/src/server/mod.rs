@@ -182,8 +182,9 @@ pub async fn serve(
     loaded: Loaded,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    // Held until the store is closed, whatever happens below.
-    let _lock = loaded.lock;
+    // Held until the store is closed, whatever happens below: the close below takes it along,
+    // so a drain cut short at its bound still holds it while the writer may commit.
+    let lock = loaded.lock;
     let (stopping, stopped) = tokio::sync::watch::channel(false);
     let shutdown = async move {
         shutdown.await;
@@ -341,7 +342,11 @@ pub async fn serve(
         dispatcher.abort();
     }
     let store = state.store.clone();
-    if tokio::time::timeout_at(deadline, tokio::task::spawn_blocking(move || store.close()))
+    let close = move || {
+        store.close();
+        drop(lock);
+    };
+    if tokio::time::timeout_at(deadline, tokio::task::spawn_blocking(close))
         .await
         .is_err()
     {

@@ -1,6 +1,7 @@
-//! Shared by the hostile-input, crash and secrets suites: clients holding an agent's own
-//! certificate, hand-made reports, raw TLS connections, and read-only looks at the database.
+//! Shared by the end-to-end suites: clients holding an agent's own certificate, hand-made
+//! reports, raw TLS connections, read-only looks at the database, bounded polling.
 #![allow(dead_code)] // reason: each test binary uses its own share of these helpers
+#![allow(clippy::unwrap_used, clippy::expect_used)] // reason: test support code
 
 use std::path::Path;
 use std::sync::Arc;
@@ -81,13 +82,47 @@ pub async fn post(client: &reqwest::Client, collector: &Collector, body: Vec<u8>
 
 /// The collector's database opened read-only (beside a running collector, or after it died).
 pub fn database(collector: &Collector) -> rusqlite::Connection {
-    let conn = rusqlite::Connection::open_with_flags(
-        collector.data_dir().join("steward.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
+    open_read_only(&collector.data_dir().join("steward.db"))
+}
+
+/// A database file (the collector's, a backup) opened read-only.
+pub fn open_read_only(path: &Path) -> rusqlite::Connection {
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
     conn.busy_timeout(Duration::from_secs(10)).unwrap();
     conn
+}
+
+/// Sequence numbers stored for `agent_id` in the collector's database, in order.
+pub fn stored_seqs(collector: &Collector, agent_id: &str) -> Vec<i64> {
+    seqs_in(&database(collector), agent_id)
+}
+
+/// Sequence numbers stored for `agent_id` in `db`, in order.
+pub fn seqs_in(db: &rusqlite::Connection, agent_id: &str) -> Vec<i64> {
+    let mut stmt = db
+        .prepare(
+            "SELECT r.seq FROM reports r JOIN agents a ON a.num = r.agent
+             WHERE a.id = ?1 ORDER BY r.seq",
+        )
+        .unwrap();
+    stmt.query_map([agent_id], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Polls `check` (every 200 ms) until it holds; fails naming `what` after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + timeout;
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// Reports stored, all agents together.
