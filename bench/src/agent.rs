@@ -219,11 +219,18 @@ impl WorkDir {
         fs::create_dir_all(&path).with_context(|| format!("cannot create {}", path.display()))?;
         Ok(WorkDir { path })
     }
+
+    /// Keeps the directory on disk (it is not removed when dropped); returns its path.
+    pub(crate) fn keep(mut self) -> PathBuf {
+        std::mem::take(&mut self.path)
+    }
 }
 
 impl Drop for WorkDir {
     fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.path);
+        if !self.path.as_os_str().is_empty() {
+            let _ = fs::remove_dir_all(&self.path);
+        }
     }
 }
 

@@ -47,13 +47,13 @@ const MAX_RUNS: u32 = 25;
 /// A phase stops issuing reports after this many, whatever `--seconds` says.
 const MAX_REPORTS_PER_PHASE: u64 = 5_000_000;
 /// Enrollments in flight at once.
-const ENROLL_CONCURRENCY: usize = 16;
+pub(crate) const ENROLL_CONCURRENCY: usize = 16;
 /// Warm-up reports (and so new TLS connections) in flight at once.
 const WARMUP_CONCURRENCY: usize = 64;
 /// The agent transport's request timeout.
-const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// Pause before resending a report the collector answered 5xx/429 (or that hit a network error).
-const RETRY_DELAY: Duration = Duration::from_millis(100);
+pub(crate) const RETRY_DELAY: Duration = Duration::from_millis(100);
 /// After a phase's `--seconds`, how long reports in flight may keep retrying.
 const DRAIN_GRACE: Duration = Duration::from_secs(15);
 /// Bound on enrolling all agents.
@@ -61,7 +61,7 @@ const ENROLL_TIMEOUT: Duration = Duration::from_secs(600);
 /// Bound on the warm-up.
 const WARMUP_TIMEOUT: Duration = Duration::from_secs(120);
 /// Timeout for the short collector commands (init, token, list).
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 /// The ingest budget: reports/s sustained, with this p99 acknowledgement latency.
 const BUDGET_RATE: u32 = 10_000;
@@ -187,52 +187,24 @@ fn measure_run(
     ticks_per_second: u64,
     dir: &Path,
 ) -> Result<RunResult> {
-    let data = dir.join("data");
-    let port = peers::free_port()?;
-    let listen = format!("127.0.0.1:{port}");
+    let no_rules = args.no_rules;
+    let StartedCollector {
+        proc: mut collector,
+        listen,
+        data,
+        fingerprint,
+        log,
+    } = start_collector(collector_bin, dir, |text| {
+        if no_rules {
+            text.push_str("\n[rules]\nenabled = false\n");
+        }
+        Ok(())
+    })?;
+    let pid = collector.pid();
     let collector_cmd = |label: &str, cmd: Vec<String>| {
         peers::run_to_completion(collector_bin, &cmd, dir, label, COMMAND_TIMEOUT)
     };
-    let init = collector_cmd(
-        "collector-init",
-        strings(&["init", "--data-dir", &path_str(&data), "--listen", &listen]),
-    )?;
-    let fingerprint = last_line(&init)
-        .filter(|line| line.starts_with("sha256:"))
-        .ok_or_else(|| anyhow!("collector init printed no sha256: fingerprint last:\n{init}"))?;
-    if args.no_rules {
-        let config = data.join("collector.toml");
-        let mut text = std::fs::read_to_string(&config)
-            .with_context(|| format!("cannot read {}", config.display()))?;
-        text.push_str("\n[rules]\nenabled = false\n");
-        std::fs::write(&config, text)
-            .with_context(|| format!("cannot write {}", config.display()))?;
-    }
-    let log = dir.join("collector.log");
-    let mut collector = Proc::spawn(
-        "steward-collector serve",
-        collector_bin,
-        &strings(&["serve", "--data-dir", &path_str(&data)]),
-        &log,
-    )?;
-    collector.wait_for_port(port, Duration::from_secs(10))?;
-    let pid = collector.pid();
-    eprintln!("collector: pid {pid} on {listen}");
-
-    let token = collector_cmd(
-        "enroll-token",
-        strings(&[
-            "enroll-token",
-            "create",
-            "--uses",
-            &args.agents.to_string(),
-            "--ttl",
-            "1h",
-            "--data-dir",
-            &path_str(&data),
-        ]),
-    )?;
-    let token = last_line(&token).ok_or_else(|| anyhow!("enroll-token create printed no token"))?;
+    let token = create_token(collector_bin, dir, &data, args.agents)?;
 
     let settings = Load::new(args);
     let enroll_clock = std::time::Instant::now();
@@ -328,6 +300,92 @@ fn measure_run(
         first_retryable: notes.first_retryable,
         collector_log_problems,
     })
+}
+
+/// A collector started by [`start_collector`]; dropping `proc` stops it (by PID).
+#[derive(Debug)]
+pub(crate) struct StartedCollector {
+    pub(crate) proc: Proc,
+    /// `127.0.0.1:PORT`.
+    pub(crate) listen: String,
+    /// The data directory (`DIR/data`): `collector.toml`, `steward.db`, the CA.
+    pub(crate) data: PathBuf,
+    /// The CA fingerprint `init` printed, for enrollment.
+    pub(crate) fingerprint: String,
+    pub(crate) log: PathBuf,
+}
+
+/// Runs `steward-collector init` on a free loopback port in `DIR/data`, lets `configure` edit
+/// the `collector.toml` text init wrote, then starts `serve` (log in `DIR/collector.log`) and
+/// waits, at most 10 s, until it accepts connections.
+pub(crate) fn start_collector(
+    collector_bin: &Path,
+    dir: &Path,
+    configure: impl FnOnce(&mut String) -> Result<()>,
+) -> Result<StartedCollector> {
+    let data = dir.join("data");
+    let port = peers::free_port()?;
+    let listen = format!("127.0.0.1:{port}");
+    let init = peers::run_to_completion(
+        collector_bin,
+        &strings(&["init", "--data-dir", &path_str(&data), "--listen", &listen]),
+        dir,
+        "collector-init",
+        COMMAND_TIMEOUT,
+    )?;
+    let fingerprint = last_line(&init)
+        .filter(|line| line.starts_with("sha256:"))
+        .ok_or_else(|| anyhow!("collector init printed no sha256: fingerprint last:\n{init}"))?;
+    let config = data.join("collector.toml");
+    let mut text =
+        fs::read_to_string(&config).with_context(|| format!("cannot read {}", config.display()))?;
+    let before = text.clone();
+    configure(&mut text)?;
+    if text != before {
+        fs::write(&config, text).with_context(|| format!("cannot write {}", config.display()))?;
+    }
+    let log = dir.join("collector.log");
+    let mut proc = Proc::spawn(
+        "steward-collector serve",
+        collector_bin,
+        &strings(&["serve", "--data-dir", &path_str(&data)]),
+        &log,
+    )?;
+    proc.wait_for_port(port, Duration::from_secs(10))?;
+    eprintln!("collector: pid {} on {listen}", proc.pid());
+    Ok(StartedCollector {
+        proc,
+        listen,
+        data,
+        fingerprint,
+        log,
+    })
+}
+
+/// An enrollment token good for `uses` enrollments within the hour.
+pub(crate) fn create_token(
+    collector_bin: &Path,
+    dir: &Path,
+    data: &Path,
+    uses: usize,
+) -> Result<String> {
+    let token = peers::run_to_completion(
+        collector_bin,
+        &strings(&[
+            "enroll-token",
+            "create",
+            "--uses",
+            &uses.to_string(),
+            "--ttl",
+            "1h",
+            "--data-dir",
+            &path_str(data),
+        ]),
+        dir,
+        "enroll-token",
+        COMMAND_TIMEOUT,
+    )?;
+    last_line(&token).ok_or_else(|| anyhow!("enroll-token create printed no token"))
 }
 
 /// The first message of each kind seen over a run.
@@ -454,13 +512,13 @@ impl Cpu {
 /// One enrolled simulated agent: its identity, its own transport (own client certificate, own
 /// keep-alive connection) and its sequence counter.
 #[derive(Debug)]
-struct SimAgent {
-    index: usize,
-    agent_id: String,
-    host: v1::HostIdentity,
-    transport: Transport,
+pub(crate) struct SimAgent {
+    pub(crate) index: usize,
+    pub(crate) agent_id: String,
+    pub(crate) host: v1::HostIdentity,
+    pub(crate) transport: Transport,
     /// The next sequence number; they start at 1 and strictly increase.
-    next_seq: u64,
+    pub(crate) next_seq: u64,
     jitter: Jitter,
 }
 
@@ -476,11 +534,10 @@ impl SimAgent {
         }
     }
 
-    /// The next report, encoded; takes the next sequence number.
-    fn next_body(&mut self, interval_secs: u32) -> Result<Vec<u8>, String> {
-        let seq = self.next_seq;
-        self.next_seq += 1;
+    /// The next metrics report, encoded; takes the next sequence number.
+    pub(crate) fn next_body(&mut self, interval_secs: u32) -> Result<Vec<u8>, String> {
         let now = unix_ms_now();
+        let seq = self.next_seq;
         let report = metrics_report(
             &self.host,
             self.index,
@@ -489,11 +546,22 @@ impl SimAgent {
             interval_secs,
             &mut self.jitter,
         );
+        self.encode_next(now, v1::Payload::Metrics(report))
+    }
+
+    /// `payload` in an envelope with the next sequence number (taken), encoded.
+    pub(crate) fn encode_next(
+        &mut self,
+        now_ms: i64,
+        payload: v1::Payload,
+    ) -> Result<Vec<u8>, String> {
+        let seq = self.next_seq;
+        self.next_seq += 1;
         steward_shared::encode_v1(&v1::Envelope {
             agent_id: self.agent_id.clone(),
             seq,
-            sent_at_ms: now,
-            payload: v1::Payload::Metrics(report),
+            sent_at_ms: now_ms,
+            payload,
         })
         .map_err(|error| format!("cannot encode seq {seq}: {error}"))
     }
@@ -501,7 +569,7 @@ impl SimAgent {
 
 /// Enrolls `count` agents in-process, [`ENROLL_CONCURRENCY`] at a time, each with its own
 /// state directory under `root`, and builds each one's transport.
-async fn enroll_all(
+pub(crate) async fn enroll_all(
     url: &str,
     token: &str,
     fingerprint: &str,
@@ -912,7 +980,7 @@ fn host_identity(index: usize) -> v1::HostIdentity {
     }
 }
 
-fn unix_ms_now() -> i64 {
+pub(crate) fn unix_ms_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -1253,7 +1321,7 @@ impl DbFigures {
 }
 
 /// `last_seq` summed over every agent in `steward-collector agents list --json` output.
-fn last_seq_sum(json: &str) -> Result<u64> {
+pub(crate) fn last_seq_sum(json: &str) -> Result<u64> {
     let agents: serde_json::Value =
         serde_json::from_str(json).context("agents list --json is not JSON")?;
     let agents = agents
@@ -1266,7 +1334,7 @@ fn last_seq_sum(json: &str) -> Result<u64> {
 }
 
 /// WARN and ERROR lines in the collector's log: how many, and the first few.
-fn log_problems(path: &Path) -> (u64, Vec<String>) {
+pub(crate) fn log_problems(path: &Path) -> (u64, Vec<String>) {
     let text = fs::read_to_string(path).unwrap_or_default();
     let problems: Vec<&str> = text
         .lines()
@@ -1443,7 +1511,7 @@ fn budget_met(paced: &PhaseFigures) -> Option<bool> {
     })
 }
 
-fn machine_line(machine: &Machine) -> String {
+pub(crate) fn machine_line(machine: &Machine) -> String {
     format!(
         "{} cores, {:.1} GiB, {}",
         machine.cores,

@@ -9,6 +9,7 @@ mod peers;
 mod procfs;
 mod rules;
 mod snmp;
+mod soak;
 mod stats;
 mod tickets;
 
@@ -50,6 +51,9 @@ enum Command {
     /// The ticket path: latency from an event firing to its ticket request reaching a local
     /// webhook, and the operations per second the dispatcher sustains.
     Tickets(tickets::TicketsArgs),
+    /// A bounded soak: a real collector at a fixed rate from N simulated agents plus one real
+    /// agent, sampling their memory, CPU and the database every 10 s; reports RSS drift.
+    Soak(soak::SoakArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +66,7 @@ fn main() -> ExitCode {
         Command::Rules(args) => rules::run(args),
         Command::Snmp(args) => snmp::run(args),
         Command::Tickets(args) => tickets::run(args),
+        Command::Soak(args) => soak::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
