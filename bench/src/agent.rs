@@ -146,15 +146,7 @@ pub fn run(args: &AgentArgs) -> Result<()> {
         results.push(measure_run(&bins, &peer_bins, settings, &workdir.path)?);
     }
     let report = Report::new(args, settings, &results)?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).context("cannot encode the report")?
-        );
-    } else {
-        print!("{}", report.table());
-    }
-    Ok(())
+    print_report(args.json, &report, || report.table())
 }
 
 fn validate(args: &AgentArgs) -> Result<()> {
@@ -201,6 +193,48 @@ pub(crate) fn default_bin_dir(binary: &str) -> PathBuf {
         return from_workspace;
     }
     PathBuf::from("target").join("release")
+}
+
+/// Finds the release binary `binary` (built by the package of that name) in `bin_dir`, or by
+/// default the workspace's target/release; never builds it.
+pub(crate) fn locate_release_bin(bin_dir: Option<&Path>, binary: &str) -> Result<PathBuf> {
+    let dir = match bin_dir {
+        Some(dir) => dir.to_path_buf(),
+        None => default_bin_dir(binary),
+    };
+    let path = dir.join(binary);
+    if !path.is_file() {
+        bail!(
+            "{} not found. Build it first:\n  cargo build --release -p {binary}\n(or point --bin-dir at a directory holding it)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// The multi-threaded tokio runtime a benchmark runs its load on.
+pub(crate) fn tokio_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")
+}
+
+/// Prints a benchmark's report: one JSON object on stdout with `--json`, else its table.
+pub(crate) fn print_report(
+    json: bool,
+    report: &impl Serialize,
+    table: impl FnOnce() -> String,
+) -> Result<()> {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(report).context("cannot encode the report")?
+        );
+    } else {
+        print!("{}", table());
+    }
+    Ok(())
 }
 
 /// A scratch directory for one run, removed when dropped.

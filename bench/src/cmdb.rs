@@ -44,7 +44,7 @@ use steward_shared::v1;
 use tokio::runtime::Runtime;
 use tokio::task::JoinSet;
 
-use crate::agent::{Machine, WorkDir, machine, path_str, strings};
+use crate::agent::{Machine, WorkDir, machine, path_str, print_report, strings, tokio_runtime};
 use crate::peers::{self, Proc};
 use crate::procfs;
 use crate::stats::{Latency, median_f64, median_u64};
@@ -120,10 +120,7 @@ pub struct CmdbArgs {
 
 pub fn run(args: &CmdbArgs) -> Result<()> {
     validate(args)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the tokio runtime")?;
+    let runtime = tokio_runtime()?;
     let identify = match args.part {
         Part::Both | Part::Identify => Some(measure_identify(&runtime, args)?),
         Part::List => None,
@@ -138,15 +135,7 @@ pub fn run(args: &CmdbArgs) -> Result<()> {
         identify,
         list,
     };
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).context("cannot encode the report")?
-        );
-    } else {
-        print!("{}", report.table());
-    }
-    Ok(())
+    print_report(args.json, &report, || report.table())
 }
 
 fn validate(args: &CmdbArgs) -> Result<()> {

@@ -36,7 +36,10 @@ use tokio::sync::Semaphore;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::agent::{Machine, WorkDir, default_bin_dir, last_line, machine, path_str, strings};
+use crate::agent::{
+    Machine, WorkDir, last_line, locate_release_bin, machine, path_str, print_report, strings,
+    tokio_runtime,
+};
 use crate::peers::{self, Proc};
 use crate::procfs::{self, Sample};
 use crate::stats::{Latency, median_f64, median_u64};
@@ -100,10 +103,7 @@ pub fn run(args: &IngestArgs) -> Result<()> {
     validate(args)?;
     let collector = locate_collector(args.bin_dir.as_deref())?;
     let ticks_per_second = procfs::clock_ticks_per_second();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the tokio runtime")?;
+    let runtime = tokio_runtime()?;
     steward_agent::install_crypto_provider();
     let mut results = Vec::new();
     for run in 1..=args.runs {
@@ -117,15 +117,7 @@ pub fn run(args: &IngestArgs) -> Result<()> {
     if let Some(message) = &report.first_rejection {
         eprintln!("warning: the collector rejected reports; the first: {message}");
     }
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).context("cannot encode the report")?
-        );
-    } else {
-        print!("{}", report.table());
-    }
-    Ok(())
+    print_report(args.json, &report, || report.table())
 }
 
 fn validate(args: &IngestArgs) -> Result<()> {
@@ -150,18 +142,7 @@ fn validate(args: &IngestArgs) -> Result<()> {
 
 /// Finds steward-collector; never builds it.
 pub(crate) fn locate_collector(bin_dir: Option<&Path>) -> Result<PathBuf> {
-    let dir = match bin_dir {
-        Some(dir) => dir.to_path_buf(),
-        None => default_bin_dir("steward-collector"),
-    };
-    let collector = dir.join("steward-collector");
-    if !collector.is_file() {
-        bail!(
-            "{} not found. Build it first:\n  cargo build --release -p steward-collector\n(or point --bin-dir at a directory holding it)",
-            collector.display()
-        );
-    }
-    Ok(collector)
+    locate_release_bin(bin_dir, "steward-collector")
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -50,7 +50,9 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
-use crate::agent::{Machine, WorkDir, default_bin_dir, machine, path_str, strings};
+use crate::agent::{
+    Machine, WorkDir, locate_release_bin, machine, path_str, print_report, strings, tokio_runtime,
+};
 use crate::cmdb::{self, Generation};
 use crate::ingest::{self, SimAgent, StartedCollector};
 use crate::peers::{self, Proc};
@@ -135,12 +137,9 @@ pub struct SoakArgs {
 pub fn run(args: &SoakArgs) -> Result<()> {
     validate(args)?;
     let collector_bin = ingest::locate_collector(args.bin_dir.as_deref())?;
-    let agent_bin = locate_agent(args.bin_dir.as_deref())?;
+    let agent_bin = locate_release_bin(args.bin_dir.as_deref(), "steward-agent")?;
     let ticks_per_second = procfs::clock_ticks_per_second();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the tokio runtime")?;
+    let runtime = tokio_runtime()?;
     steward_agent::install_crypto_provider();
     let workdir = WorkDir::create(0)?;
     let (guard, dir) = if args.keep {
@@ -163,14 +162,7 @@ pub fn run(args: &SoakArgs) -> Result<()> {
     }
     drop(guard);
     let report = result?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).context("cannot encode the report")?
-        );
-    } else {
-        print!("{}", report.table());
-    }
+    print_report(args.json, &report, || report.table())?;
     if report.interrupted {
         bail!("interrupted: the figures above cover only the time before the signal");
     }
@@ -215,22 +207,6 @@ fn validate(args: &SoakArgs) -> Result<()> {
 struct Bins {
     collector: PathBuf,
     agent: PathBuf,
-}
-
-/// Finds steward-agent; never builds it.
-fn locate_agent(bin_dir: Option<&Path>) -> Result<PathBuf> {
-    let dir = match bin_dir {
-        Some(dir) => dir.to_path_buf(),
-        None => default_bin_dir("steward-agent"),
-    };
-    let agent = dir.join("steward-agent");
-    if !agent.is_file() {
-        bail!(
-            "{} not found. Build it first:\n  cargo build --release -p steward-agent\n(or point --bin-dir at a directory holding it)",
-            agent.display()
-        );
-    }
-    Ok(agent)
 }
 
 // ---------------------------------------------------------------------------------------------

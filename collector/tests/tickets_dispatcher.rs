@@ -169,12 +169,7 @@ async fn an_escalated_event_reaches_the_webhook_signed_and_its_changes_follow_in
     let dispatcher = Dispatcher::new(s.store.clone(), settings(), &[config]).unwrap();
     let task = tokio::spawn(dispatcher.run());
     let started = Instant::now();
-    let ids = s
-        .store
-        .apply_event_changes(vec![change(s.ci, "firing", "warning", to("hook"))])
-        .await
-        .unwrap();
-    let event = ids[0].unwrap();
+    let event = fire(&s.store, change(s.ci, "firing", "warning", to("hook"))).await;
     until("the open", || !server.shared.seen().is_empty()).await;
     eprintln!(
         "open delivered {:?} after the event fired",
@@ -338,23 +333,13 @@ async fn a_refire_within_the_window_reopens_the_ticket_or_opens_a_new_one_by_con
             },
         ])
     };
-    let first = s
-        .store
-        .apply_event_changes(vec![change(s.ci, "firing", "warning", both())])
-        .await
-        .unwrap()[0]
-        .unwrap();
+    let first = fire(&s.store, change(s.ci, "firing", "warning", both())).await;
     s.store
         .apply_event_changes(vec![change(s.ci, "resolved", "warning", None)])
         .await
         .unwrap();
     until("open and resolve twice", || server.shared.seen().len() >= 4).await;
-    let second = s
-        .store
-        .apply_event_changes(vec![change(s.ci, "firing", "warning", both())])
-        .await
-        .unwrap()[0]
-        .unwrap();
+    let second = fire(&s.store, change(s.ci, "firing", "warning", both())).await;
     assert_ne!(first, second, "a new event");
     until("the re-fire", || server.shared.seen().len() >= 6).await;
     // The answers are recorded after the receiver has seen the requests.
@@ -499,32 +484,43 @@ fn desk_config(on_refire: &str) -> ConnectorConfig {
     .unwrap()
 }
 
+/// A dispatcher whose one connector, "desk", is the stand-in for `system`.
+fn desk_dispatcher(store: &Store, system: &Arc<System>, on_refire: &str) -> Dispatcher {
+    Dispatcher::with_connectors(
+        store.clone(),
+        settings(),
+        vec![(
+            desk_config(on_refire),
+            Box::new(Desk(system.clone())) as Box<dyn Connector>,
+        )],
+    )
+}
+
+/// Fires `change` and returns its event's id.
+async fn fire(store: &Store, change: EventChange) -> i64 {
+    store.apply_event_changes(vec![change]).await.unwrap()[0].unwrap()
+}
+
+/// The correlation keys of the tickets `system` holds, in creation order.
+fn ticket_keys(system: &System) -> Vec<String> {
+    system
+        .tickets
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|t| t.0.clone())
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_create_whose_answer_was_lost_is_found_not_repeated_also_after_a_restart() {
     let s = setup().await;
     let system = Arc::new(System::default());
-    let start = |system: &Arc<System>| {
-        tokio::spawn(
-            Dispatcher::with_connectors(
-                s.store.clone(),
-                settings(),
-                vec![(
-                    desk_config("new"),
-                    Box::new(Desk(system.clone())) as Box<dyn Connector>,
-                )],
-            )
-            .run(),
-        )
-    };
+    let start = |system: &Arc<System>| tokio::spawn(desk_dispatcher(&s.store, system, "new").run());
     // The answer is lost: the retry searches, finds, and does not create again.
     *system.lose_next_answer.lock().unwrap() = true;
     let task = start(&system);
-    let first = s
-        .store
-        .apply_event_changes(vec![change(s.ci, "firing", "warning", to("desk"))])
-        .await
-        .unwrap()[0]
-        .unwrap();
+    let first = fire(&s.store, change(s.ci, "firing", "warning", to("desk"))).await;
     let store = s.store.clone();
     ticket_known(&store, first, "desk").await;
     assert_eq!(system.tickets.lock().unwrap().len(), 1, "created once");
@@ -549,25 +545,9 @@ async fn a_create_whose_answer_was_lost_is_found_not_repeated_also_after_a_resta
         .apply_event_changes(vec![change(s.ci, "resolved", "warning", None)])
         .await
         .unwrap();
-    let second = s
-        .store
-        .apply_event_changes(vec![change(s.ci, "firing", "critical", to("desk"))])
-        .await
-        .unwrap();
-    let second = second[0].unwrap();
+    let second = fire(&s.store, change(s.ci, "firing", "critical", to("desk"))).await;
     // The resolve goes first (order per key), then the new event's create stalls.
-    for _ in 0..400 {
-        let sent = store
-            .list_outbox(false, 10)
-            .await
-            .unwrap()
-            .into_iter()
-            .any(|r| r.event_id == second && r.attempts == 1);
-        if sent {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    create_in_flight(&store, second).await;
     task.abort();
     let _ = task.await;
     *system.stalling.lock().unwrap() = false;
@@ -582,13 +562,7 @@ async fn a_create_whose_answer_was_lost_is_found_not_repeated_also_after_a_resta
     let finds_before = *system.finds.lock().unwrap();
     let task = start(&system);
     ticket_known(&store, second, "desk").await;
-    let keys: Vec<String> = system
-        .tickets
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|t| t.0.clone())
-        .collect();
+    let keys = ticket_keys(&system);
     assert_eq!(
         keys,
         [key(&s.store, first).await, key(&s.store, second).await],
@@ -602,43 +576,19 @@ async fn a_create_whose_answer_was_lost_is_found_not_repeated_also_after_a_resta
 async fn a_refused_reopen_opens_a_new_ticket_instead_of_blocking_the_event() {
     let s = setup().await;
     let system = Arc::new(System::default());
-    let task = tokio::spawn(
-        Dispatcher::with_connectors(
-            s.store.clone(),
-            settings(),
-            vec![(
-                desk_config("reopen"),
-                Box::new(Desk(system.clone())) as Box<dyn Connector>,
-            )],
-        )
-        .run(),
-    );
+    let task = tokio::spawn(desk_dispatcher(&s.store, &system, "reopen").run());
     let store = s.store.clone();
-    let first = store
-        .apply_event_changes(vec![change(s.ci, "firing", "warning", to("desk"))])
-        .await
-        .unwrap()[0]
-        .unwrap();
+    let first = fire(&store, change(s.ci, "firing", "warning", to("desk"))).await;
     store
         .apply_event_changes(vec![change(s.ci, "resolved", "warning", None)])
         .await
         .unwrap();
     // The old ticket was closed for good in the desk: its reopen is refused.
     *system.refuse_reopen.lock().unwrap() = true;
-    let second = store
-        .apply_event_changes(vec![change(s.ci, "firing", "warning", to("desk"))])
-        .await
-        .unwrap()[0]
-        .unwrap();
+    let second = fire(&store, change(s.ci, "firing", "warning", to("desk"))).await;
     ticket_known(&store, second, "desk").await;
     assert_eq!(*system.reopens.lock().unwrap(), 1, "a reopen was tried");
-    let keys: Vec<String> = system
-        .tickets
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|t| t.0.clone())
-        .collect();
+    let keys = ticket_keys(&system);
     assert_eq!(keys, [key(&store, first).await, key(&store, second).await]);
     assert!(
         store.list_outbox(true, 10).await.unwrap().is_empty(),
@@ -670,22 +620,12 @@ async fn at_shutdown_a_delivery_in_flight_finishes_within_the_bound_or_stays_pen
     let system = Arc::new(System::default());
     let start = |drain: Duration| {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(
-            Dispatcher::with_connectors(
-                s.store.clone(),
-                settings(),
-                vec![(
-                    desk_config("new"),
-                    Box::new(Desk(system.clone())) as Box<dyn Connector>,
-                )],
-            )
-            .run_until(
-                async {
-                    let _ = stopped.await;
-                },
-                drain,
-            ),
-        );
+        let task = tokio::spawn(desk_dispatcher(&s.store, &system, "new").run_until(
+            async {
+                let _ = stopped.await;
+            },
+            drain,
+        ));
         (stop, task)
     };
     let store = s.store.clone();
@@ -693,11 +633,7 @@ async fn at_shutdown_a_delivery_in_flight_finishes_within_the_bound_or_stays_pen
     // Stopped while a create is in the desk's hands: it is waited for, and recorded.
     *system.stalling.lock().unwrap() = true;
     let (stop, task) = start(Duration::from_secs(10));
-    let first = store
-        .apply_event_changes(vec![change(s.ci, "firing", "warning", to("desk"))])
-        .await
-        .unwrap()[0]
-        .unwrap();
+    let first = fire(&store, change(s.ci, "firing", "warning", to("desk"))).await;
     create_in_flight(&store, first).await;
     stop.send(()).unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -721,11 +657,7 @@ async fn at_shutdown_a_delivery_in_flight_finishes_within_the_bound_or_stays_pen
         .unwrap();
     *system.stalling.lock().unwrap() = true;
     let (stop, task) = start(Duration::from_millis(300));
-    let second = store
-        .apply_event_changes(vec![change(s.ci, "firing", "critical", to("desk"))])
-        .await
-        .unwrap()[0]
-        .unwrap();
+    let second = fire(&store, change(s.ci, "firing", "critical", to("desk"))).await;
     create_in_flight(&store, second).await;
     let stopped_at = Instant::now();
     stop.send(()).unwrap();

@@ -2,68 +2,15 @@
 //! nothing already accepted is lost.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
+mod support;
+
 use std::time::Duration;
 
 use steward_e2e::{Collector, agent_once, enroll, stderr};
-use steward_shared::v1;
-
-/// A client holding the agent's own certificate, to send hand-made bodies.
-fn agent_client(state: &Path) -> (reqwest::Client, String) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let read = |f: &str| std::fs::read(state.join(f)).unwrap();
-    let mut identity = read("agent.crt");
-    identity.extend(read("agent.key"));
-    let client = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(&read("collector-ca.crt")).unwrap()])
-        .identity(reqwest::Identity::from_pem(&identity).unwrap())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
-    let id: serde_json::Value = serde_json::from_slice(&read("agent.json")).unwrap();
-    (client, id["agent_id"].as_str().unwrap().to_string())
-}
-
-fn anonymous_client(collector: &Collector) -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let ca = std::fs::read(collector.data_dir().join("ca.crt")).unwrap();
-    reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
-        .build()
-        .unwrap()
-}
-
-fn envelope(agent_id: &str, seq: u64) -> Vec<u8> {
-    let report = v1::MetricsReport {
-        host: v1::HostIdentity {
-            hostname: "handmade".into(),
-            machine_id: "feedfeedfeedfeedfeedfeedfeedfeed".into(),
-            ..Default::default()
-        },
-        metrics: v1::Metrics {
-            collected_at_ms: 1_795_000_000_000 + seq as i64,
-            ..Default::default()
-        },
-    };
-    steward_shared::encode_v1(&v1::Envelope {
-        agent_id: agent_id.into(),
-        seq,
-        sent_at_ms: 0,
-        payload: v1::Payload::Metrics(report),
-    })
-    .unwrap()
-}
-
-async fn post(client: &reqwest::Client, collector: &Collector, body: Vec<u8>) -> (u16, String) {
-    let response = client
-        .post(format!("{}/v1/reports", collector.url()))
-        .header("content-type", steward_shared::REPORT_CONTENT_TYPE)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.text().await.unwrap())
-}
+use support::{
+    agent_client, anonymous_client, collector_with_agent, enrolled_agents, envelope,
+    foreign_identity, post, raw_tls, read_until_closed, reports_url, send_report, tls_connector,
+};
 
 #[tokio::test]
 async fn malformed_reports_are_refused_and_the_collector_keeps_serving() {
@@ -135,7 +82,7 @@ async fn malformed_reports_are_refused_and_the_collector_keeps_serving() {
         );
     }
     let response = client
-        .post(format!("{}/v1/reports", collector.url()))
+        .post(reports_url(&collector))
         .header("content-type", "application/json")
         .body("{}")
         .send()
@@ -187,20 +134,7 @@ async fn reports_without_the_agent_certificate_are_refused() {
     assert!(text.contains("client certificate"), "{text}");
 
     // A certificate from another CA fails the TLS handshake itself.
-    let other_ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let other_ca = rcgen::Issuer::new(ca_params, other_ca_key);
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, agent_id.clone());
-    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-    let cert = params.signed_by(&key, &other_ca).unwrap();
-    let identity =
-        reqwest::Identity::from_pem(format!("{}{}", cert.pem(), key.serialize_pem()).as_bytes())
-            .unwrap();
+    let identity = foreign_identity(&agent_id, false);
     let ca = std::fs::read(collector.data_dir().join("ca.crt")).unwrap();
     let forged = reqwest::Client::builder()
         .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
@@ -208,7 +142,7 @@ async fn reports_without_the_agent_certificate_are_refused() {
         .build()
         .unwrap();
     let result = forged
-        .post(format!("{}/v1/reports", collector.url()))
+        .post(reports_url(&collector))
         .body(envelope(&agent_id, 1))
         .send()
         .await;
@@ -358,14 +292,7 @@ fn enrollment_tokens_are_checked() {
         .success()
     );
 
-    assert_eq!(
-        collector
-            .admin_json(&["agents", "list", "--json"])
-            .as_array()
-            .unwrap()
-            .len(),
-        4
-    );
+    assert_eq!(enrolled_agents(&collector), 4);
 }
 
 #[tokio::test]
@@ -463,28 +390,19 @@ fn bad_config_files_exit_2_naming_file_line_and_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overload_gets_503_with_retry_after_and_loses_nothing_acknowledged() {
-    let mut collector = Collector::start();
     // Room for one small report in memory at a time: concurrent senders must be turned away.
-    collector.reconfigure(&[
+    let (mut collector, _state, client, agent_id) = collector_with_agent(&[
         ("max_report_bytes = 1048576", "max_report_bytes = 1024"),
         ("max_inflight_bytes = 67108864", "max_inflight_bytes = 1024"),
     ]);
-    let state = collector.enroll_agent("agent");
-    let (client, agent_id) = agent_client(&state);
 
     let mut tasks = Vec::new();
     for seq in 1..=60u64 {
         let client = client.clone();
-        let url = format!("{}/v1/reports", collector.url());
+        let url = reports_url(&collector);
         let body = envelope(&agent_id, seq);
         tasks.push(tokio::spawn(async move {
-            let response = client
-                .post(url)
-                .header("content-type", steward_shared::REPORT_CONTENT_TYPE)
-                .body(body)
-                .send()
-                .await
-                .unwrap();
+            let response = send_report(&client, &url, body).await.unwrap();
             let retry_after = response
                 .headers()
                 .get("retry-after")
@@ -526,35 +444,16 @@ async fn overload_gets_503_with_retry_after_and_loses_nothing_acknowledged() {
 async fn regression_a_body_that_stops_arriving_gets_408_and_frees_the_connection() {
     // A client that sent headers and then stalled mid-body used to hold its connection slot
     // forever.
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let mut collector = Collector::start();
     collector.reconfigure(&[("body_timeout_secs = 30", "body_timeout_secs = 1")]);
 
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut roots = rustls::RootCertStore::empty();
-    let ca = std::fs::read(collector.data_dir().join("ca.crt")).unwrap();
-    for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(&ca) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", collector.port))
-        .await
-        .unwrap();
-    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    let mut tls = connector.connect(name, tcp).await.unwrap();
+    let mut tls = raw_tls(&tls_connector(&collector, None), collector.port).await;
     tls.write_all(b"POST /v1/enroll HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"tok")
         .await
         .unwrap();
-    let mut answer = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut answer)).await;
-    let text = String::from_utf8_lossy(&answer);
-    assert!(
-        read.is_ok(),
-        "the collector kept the stalled connection open"
-    );
+    let (text, closed) = read_until_closed(&mut tls, Duration::from_secs(10)).await;
+    assert!(closed, "the collector kept the stalled connection open");
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     assert!(text.contains("did not arrive within 1 s"), "{text}");
 }
@@ -565,11 +464,7 @@ async fn regression_every_report_answer_carries_the_protocol_version_header() {
     let collector = Collector::start();
     let state = collector.enroll_agent("agent");
     let (client, _) = agent_client(&state);
-    let response = client
-        .post(format!("{}/v1/reports", collector.url()))
-        .header("content-type", steward_shared::REPORT_CONTENT_TYPE)
-        .body(vec![2u8, 0, 0])
-        .send()
+    let response = send_report(&client, &reports_url(&collector), vec![2u8, 0, 0])
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 400);

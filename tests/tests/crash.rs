@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use steward_e2e::Collector;
 use steward_shared::v1;
-use support::{agent_client, database, envelope};
+use support::{agent_client, database, envelope, inventory_envelope_at, reports_url, send_report};
 
 const AGENTS: usize = 4;
 /// Concurrent senders per agent (each with its own sequence numbers).
@@ -41,25 +41,16 @@ fn inventory(agent_id: &str, seq: u64) -> Vec<u8> {
             ..Default::default()
         })
         .collect();
-    steward_shared::encode_v1(&v1::Envelope {
-        agent_id: agent_id.into(),
+    inventory_envelope_at(
+        agent_id,
         seq,
-        sent_at_ms: 0,
-        payload: v1::Payload::Inventory(v1::InventoryReport {
-            host: v1::HostIdentity {
-                hostname: "handmade".into(),
-                machine_id: "feedfeedfeedfeedfeedfeedfeedfeed".into(),
-                ..Default::default()
-            },
-            collected_at_ms: 1_795_000_000_000 + seq as i64,
-            content_hash: format!("content-{seq}"),
-            content: Some(v1::Inventory {
-                software,
-                ..Default::default()
-            }),
-        }),
-    })
-    .unwrap()
+        1_795_000_000_000 + seq as i64,
+        &format!("content-{seq}"),
+        v1::Inventory {
+            software,
+            ..Default::default()
+        },
+    )
 }
 
 /// Sends reports one after another until the collector stops answering or `stop` is set;
@@ -79,12 +70,7 @@ async fn sender(
         } else {
             envelope(&agent, seq)
         };
-        let response = client
-            .post(&url)
-            .header("content-type", steward_shared::REPORT_CONTENT_TYPE)
-            .body(body)
-            .send()
-            .await;
+        let response = send_report(&client, &url, body).await;
         // Refused, reset or cut off by the kill: not acknowledged.
         let Ok(response) = response else { break };
         let status = response.status().as_u16();
@@ -174,7 +160,7 @@ async fn acknowledged_reports_survive_sigkill_at_random_moments() {
         })
         .collect();
     let acked = Arc::new(Mutex::new(Vec::new()));
-    let url = format!("{}/v1/reports", collector.url());
+    let url = reports_url(&collector);
 
     for round in 0..ROUNDS {
         if round > 0 {

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use steward_e2e::{Collector, agent_once, enroll, stderr};
 use steward_shared::v1;
 use support::{
-    RawTls, agent_client, anonymous_client, envelope, metrics_envelope, post, raw_tls,
-    read_until_closed, stored, stored_reports, tls_connector,
+    RawTls, agent_client, anonymous_client, collector_with_agent, enrolled_agents, envelope,
+    foreign_identity, inventory_envelope_at, metrics_envelope, post, raw_tls, read_until_closed,
+    reports_url, send_report, stored, stored_reports, tls_connector,
 };
 use tokio::io::AsyncWriteExt;
 
@@ -50,23 +51,18 @@ async fn still_serves(collector: &mut Collector, client: &reqwest::Client, agent
     assert_eq!(stored_reports(collector), before + 1);
 }
 
+/// A collector (with `replacements` made in its config) and one enrolled agent whose first
+/// report is stored: its state directory, client and id.
+async fn serving_agent(
+    replacements: &[(&str, &str)],
+) -> (Collector, std::path::PathBuf, reqwest::Client, String) {
+    let (mut collector, state, client, agent) = collector_with_agent(replacements);
+    still_serves(&mut collector, &client, &agent, 1).await;
+    (collector, state, client, agent)
+}
+
 fn inventory_envelope(agent_id: &str, seq: u64, inventory: v1::Inventory) -> Vec<u8> {
-    steward_shared::encode_v1(&v1::Envelope {
-        agent_id: agent_id.into(),
-        seq,
-        sent_at_ms: 0,
-        payload: v1::Payload::Inventory(v1::InventoryReport {
-            host: v1::HostIdentity {
-                hostname: "handmade".into(),
-                machine_id: "feedfeedfeedfeedfeedfeedfeedfeed".into(),
-                ..Default::default()
-            },
-            collected_at_ms: 1_795_000_000_000,
-            content_hash: "handmade".into(),
-            content: Some(inventory),
-        }),
-    })
-    .unwrap()
+    inventory_envelope_at(agent_id, seq, 1_795_000_000_000, "handmade", inventory)
 }
 
 fn package(name: &str) -> v1::SoftwarePackage {
@@ -80,11 +76,8 @@ fn package(name: &str) -> v1::SoftwarePackage {
 
 #[tokio::test]
 async fn oversized_reports_are_refused_however_their_length_is_given() {
-    let mut collector = Collector::start();
-    collector.reconfigure(&[("max_report_bytes = 1048576", "max_report_bytes = 8192")]);
-    let state = collector.enroll_agent("agent");
-    let (client, agent) = agent_client(&state);
-    still_serves(&mut collector, &client, &agent, 1).await;
+    let (mut collector, state, client, agent) =
+        serving_agent(&[("max_report_bytes = 1048576", "max_report_bytes = 8192")]).await;
     let before = stored_reports(&collector);
     let limit_text = "larger than the limit of 8192 bytes";
 
@@ -159,10 +152,7 @@ async fn oversized_reports_are_refused_however_their_length_is_given() {
 
 #[tokio::test]
 async fn every_truncation_of_a_report_and_every_unknown_version_is_refused() {
-    let mut collector = Collector::start();
-    let state = collector.enroll_agent("agent");
-    let (client, agent) = agent_client(&state);
-    still_serves(&mut collector, &client, &agent, 1).await;
+    let (mut collector, _, client, agent) = serving_agent(&[]).await;
     let before = stored_reports(&collector);
 
     // Every prefix of a small report.
@@ -204,11 +194,7 @@ async fn every_truncation_of_a_report_and_every_unknown_version_is_refused() {
     // An unknown version prefix names the versions this collector decodes.
     for version in [0u8, 2, 9, 0x7f, 0xff] {
         let body = [vec![version], metrics[1..].to_vec()].concat();
-        let response = client
-            .post(format!("{}/v1/reports", collector.url()))
-            .header("content-type", steward_shared::REPORT_CONTENT_TYPE)
-            .body(body)
-            .send()
+        let response = send_report(&client, &reports_url(&collector), body)
             .await
             .unwrap();
         assert_eq!(response.status().as_u16(), 400, "version {version}");
@@ -235,13 +221,10 @@ async fn every_truncation_of_a_report_and_every_unknown_version_is_refused() {
 
 #[tokio::test]
 async fn deeply_nested_json_and_absurd_item_counts_are_refused() {
-    let mut collector = Collector::start();
     // Room for an inventory with more items than accepted: the count check, not the size
     // limit, must refuse it.
-    collector.reconfigure(&[("max_report_bytes = 1048576", "max_report_bytes = 16777216")]);
-    let state = collector.enroll_agent("agent");
-    let (client, agent) = agent_client(&state);
-    still_serves(&mut collector, &client, &agent, 1).await;
+    let (mut collector, _, client, agent) =
+        serving_agent(&[("max_report_bytes = 1048576", "max_report_bytes = 16777216")]).await;
     let before = stored_reports(&collector);
     let anonymous = anonymous_client(&collector);
     let admin_token = std::fs::read_to_string(collector.data_dir().join("admin.token")).unwrap();
@@ -316,14 +299,7 @@ async fn deeply_nested_json_and_absurd_item_counts_are_refused() {
     }
     // Enrollment and the admin API still work.
     let second = collector.enroll_agent("second");
-    assert_eq!(
-        collector
-            .admin_json(&["agents", "list", "--json"])
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(enrolled_agents(&collector), 2);
 
     // Postcard cannot nest, but it can count: absurd counts are refused by the inventory
     // checks, and a count the body cannot hold is a truncated body, not an allocation.
@@ -466,36 +442,9 @@ async fn replayed_reports_are_duplicates_or_forbidden() {
     still_serves(&mut collector, &client_b, &agent_b, 8).await;
 }
 
-/// A certificate for `common_name`, signed by a CA this collector never saw (or self-signed).
-fn foreign_identity(common_name: &str, self_signed: bool) -> reqwest::Identity {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, common_name);
-    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-    let cert = if self_signed {
-        params.self_signed(&key).unwrap()
-    } else {
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "steward");
-        let other_ca = rcgen::Issuer::new(ca_params, ca_key);
-        params.signed_by(&key, &other_ca).unwrap()
-    };
-    reqwest::Identity::from_pem(format!("{}{}", cert.pem(), key.serialize_pem()).as_bytes())
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_certificate_from_another_ca_with_a_real_agents_name_fails_the_handshake() {
-    let mut collector = Collector::start();
-    let state = collector.enroll_agent("agent");
-    let (client, agent) = agent_client(&state);
-    still_serves(&mut collector, &client, &agent, 1).await;
+    let (mut collector, _, client, agent) = serving_agent(&[]).await;
     let before = stored_reports(&collector);
     let ca = std::fs::read(collector.data_dir().join("ca.crt")).unwrap();
     for self_signed in [false, true] {
@@ -506,7 +455,7 @@ async fn a_certificate_from_another_ca_with_a_real_agents_name_fails_the_handsha
             .build()
             .unwrap();
         let result = forged
-            .post(format!("{}/v1/reports", collector.url()))
+            .post(reports_url(&collector))
             .header("content-type", steward_shared::REPORT_CONTENT_TYPE)
             .body(envelope(&agent, 2))
             .send()
@@ -552,14 +501,7 @@ fn racing_enrollments_use_a_token_no_more_than_it_allows() {
             );
         }
     }
-    assert_eq!(
-        collector
-            .admin_json(&["agents", "list", "--json"])
-            .as_array()
-            .unwrap()
-            .len(),
-        4
-    );
+    assert_eq!(enrolled_agents(&collector), 4);
 }
 
 /// A slowloris client: TLS done, then the request head one byte every `pace`. Returns after
@@ -585,30 +527,53 @@ async fn slowloris(mut tls: RawTls, pace: Duration, limit: Duration) -> Option<D
     None
 }
 
+/// `count` slowloris clients (one byte every 500 ms, giving up after `limit`), each on a TLS
+/// connection of its own, handshake done.
+async fn lorises(
+    connector: &tokio_rustls::TlsConnector,
+    port: u16,
+    count: usize,
+    limit: Duration,
+) -> Vec<tokio::task::JoinHandle<Option<Duration>>> {
+    let mut lorises = Vec::new();
+    for _ in 0..count {
+        let tls = raw_tls(connector, port).await;
+        lorises.push(tokio::spawn(slowloris(
+            tls,
+            Duration::from_millis(500),
+            limit,
+        )));
+    }
+    lorises
+}
+
+/// How long `what` took to be closed (`closed`, None: never) is within `bounds`.
+fn assert_closed_within(
+    closed: Option<Duration>,
+    what: &str,
+    bounds: std::ops::Range<Duration>,
+    want: &str,
+) {
+    let closed = closed.unwrap_or_else(|| panic!("{what} was never closed"));
+    assert!(
+        bounds.contains(&closed),
+        "{what}: closed after {closed:?}, want about {want}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn slowloris_connections_are_closed_at_the_header_timeout_while_agents_get_through() {
     // Bounds below are wide (a loaded 2-core CI machine runs this beside other work); the
     // header timeout is long enough that a slow report still lands while the lorises hang.
-    let mut collector = Collector::start();
-    collector.reconfigure(&[
+    let (mut collector, state, client, agent) = serving_agent(&[
         ("header_timeout_secs = 30", "header_timeout_secs = 5"),
         ("handshake_timeout_secs = 10", "handshake_timeout_secs = 2"),
-    ]);
-    let state = collector.enroll_agent("agent");
-    let (client, agent) = agent_client(&state);
-    still_serves(&mut collector, &client, &agent, 1).await;
+    ])
+    .await;
     let connector = tls_connector(&collector, None);
 
     let started = Instant::now();
-    let mut lorises = Vec::new();
-    for _ in 0..20 {
-        let tls = raw_tls(&connector, collector.port).await;
-        lorises.push(tokio::spawn(slowloris(
-            tls,
-            Duration::from_millis(500),
-            Duration::from_secs(30),
-        )));
-    }
+    let lorises = lorises(&connector, collector.port, 20, Duration::from_secs(30)).await;
     // A connection that never starts TLS, and one that finishes it and sends nothing.
     let silent_tcp = tokio::spawn({
         let port = collector.port;
@@ -650,30 +615,24 @@ async fn slowloris_connections_are_closed_at_the_header_timeout_while_agents_get
     assert!(out.status.success(), "{}", stderr(&out));
 
     for loris in lorises {
-        let closed = loris
-            .await
-            .unwrap()
-            .expect("a slowloris connection was never closed");
-        assert!(
-            closed >= Duration::from_secs(4) && closed < Duration::from_secs(15),
-            "closed after {closed:?}, want about the 5 s header timeout"
+        assert_closed_within(
+            loris.await.unwrap(),
+            "a slowloris connection",
+            Duration::from_secs(4)..Duration::from_secs(15),
+            "the 5 s header timeout",
         );
     }
-    let closed = silent_tcp
-        .await
-        .unwrap()
-        .expect("a silent TCP connection was never closed");
-    assert!(
-        closed >= Duration::from_millis(1500) && closed < Duration::from_secs(12),
-        "no handshake: closed after {closed:?}, want about 2 s"
+    assert_closed_within(
+        silent_tcp.await.unwrap(),
+        "a silent TCP connection (no handshake)",
+        Duration::from_millis(1500)..Duration::from_secs(12),
+        "2 s",
     );
-    let closed = silent_tls
-        .await
-        .unwrap()
-        .expect("a silent TLS connection was never closed");
-    assert!(
-        closed >= Duration::from_secs(4) && closed < Duration::from_secs(15),
-        "no request: closed after {closed:?}, want about 5 s"
+    assert_closed_within(
+        silent_tls.await.unwrap(),
+        "a silent TLS connection (no request)",
+        Duration::from_secs(4)..Duration::from_secs(15),
+        "5 s",
     );
     assert!(started.elapsed() < Duration::from_secs(60));
     still_serves(&mut collector, &client, &agent, 3).await;
@@ -681,14 +640,11 @@ async fn slowloris_connections_are_closed_at_the_header_timeout_while_agents_get
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn past_max_connections_clients_wait_and_are_served_when_a_slot_frees() {
-    let mut collector = Collector::start();
-    collector.reconfigure(&[
+    let (mut collector, state, client, agent) = serving_agent(&[
         ("header_timeout_secs = 30", "header_timeout_secs = 3"),
         ("max_connections = 10000", "max_connections = 4"),
-    ]);
-    let state = collector.enroll_agent("agent");
-    let (client, agent) = agent_client(&state);
-    still_serves(&mut collector, &client, &agent, 1).await;
+    ])
+    .await;
     // The keep-alive connection of that report holds a slot; a fresh client does not share it.
     drop(client);
     let (client, _) = agent_client(&state);
@@ -698,15 +654,7 @@ async fn past_max_connections_clients_wait_and_are_served_when_a_slot_frees() {
     let connector = tls_connector(&collector, None);
     // Before the first slot is taken: no slot frees earlier than the header timeout after this.
     let filling = Instant::now();
-    let mut lorises = Vec::new();
-    for _ in 0..4 {
-        let tls = raw_tls(&connector, collector.port).await;
-        lorises.push(tokio::spawn(slowloris(
-            tls,
-            Duration::from_millis(500),
-            Duration::from_secs(15),
-        )));
-    }
+    let lorises = lorises(&connector, collector.port, 4, Duration::from_secs(15)).await;
     // A fifth connection is not accepted: its handshake is not answered while the slots are
     // taken.
     let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
@@ -740,14 +688,11 @@ async fn past_max_connections_clients_wait_and_are_served_when_a_slot_frees() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_trickling_body_and_a_stalled_handler_are_cut_off_and_free_their_connection() {
-    let mut collector = Collector::start();
-    collector.reconfigure(&[
+    let (mut collector, state, client, agent) = serving_agent(&[
         ("body_timeout_secs = 30", "body_timeout_secs = 2"),
         ("request_timeout_secs = 60", "request_timeout_secs = 4"),
-    ]);
-    let state = collector.enroll_agent("agent");
-    let (client, agent) = agent_client(&state);
-    still_serves(&mut collector, &client, &agent, 1).await;
+    ])
+    .await;
 
     // A body that keeps coming, one byte at a time, never finishing: 408 at the body timeout.
     let mut tls = raw_tls(&tls_connector(&collector, Some(&state)), collector.port).await;
@@ -782,11 +727,7 @@ async fn a_trickling_body_and_a_stalled_handler_are_cut_off_and_free_their_conne
     let lock = rusqlite::Connection::open(collector.data_dir().join("steward.db")).unwrap();
     lock.execute_batch("BEGIN IMMEDIATE").unwrap();
     let started = Instant::now();
-    let response = client
-        .post(format!("{}/v1/reports", collector.url()))
-        .header("content-type", steward_shared::REPORT_CONTENT_TYPE)
-        .body(envelope(&agent, 2))
-        .send()
+    let response = send_report(&client, &reports_url(&collector), envelope(&agent, 2))
         .await
         .unwrap();
     let took = started.elapsed();

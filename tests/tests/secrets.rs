@@ -99,10 +99,7 @@ async fn secrets_stay_out_of_logs_listings_and_the_database() {
         &community,
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = collector.admin(&[
-        "snmp",
-        "add",
-        &v3,
+    let v3_credentials = [
         "--version",
         "3",
         "--user",
@@ -115,26 +112,12 @@ async fn secrets_stay_out_of_logs_listings_and_the_database() {
         "aes",
         "--priv-pass",
         &priv_pass,
-    ]);
+    ];
+    let out = collector.admin(&[&["snmp", "add", &v3][..], &v3_credentials].concat());
     assert!(out.status.success(), "{}", stderr(&out));
     // A one-shot poll with the credentials in the request: it fails (nothing answers).
-    let out = collector.admin(&[
-        "snmp",
-        "poll",
-        &format!("127.0.0.1:{}", free_port()),
-        "--version",
-        "3",
-        "--user",
-        "steward",
-        "--auth",
-        "sha",
-        "--auth-pass",
-        &auth_pass,
-        "--priv",
-        "aes",
-        "--priv-pass",
-        &priv_pass,
-    ]);
+    let unanswered = format!("127.0.0.1:{}", free_port());
+    let out = collector.admin(&[&["snmp", "poll", &unanswered][..], &v3_credentials].concat());
     let poll_output = [out.stdout, out.stderr].concat();
 
     // Admin calls, listings among them, with the named token over the URL too.

@@ -8,17 +8,11 @@ mod support;
 use std::time::{Duration, Instant};
 
 use steward_e2e::Collector;
-use support::{agent_client, envelope, raw_tls, tls_connector};
+use support::{agent_client, envelope, raw_tls, reports_url, send_report, tls_connector};
 
 /// Sends one report; its ack status ("stored", "duplicate") if it was acknowledged.
 async fn send(client: &reqwest::Client, url: &str, body: Vec<u8>) -> Option<String> {
-    let response = client
-        .post(url)
-        .header("content-type", steward_shared::REPORT_CONTENT_TYPE)
-        .body(body)
-        .send()
-        .await
-        .ok()?;
+    let response = send_report(client, url, body).await.ok()?;
     if response.status().as_u16() != 200 {
         return None;
     }
@@ -72,7 +66,7 @@ async fn sigterm_with_reports_in_flight_loses_nothing_acknowledged_and_exits_0()
     let mut collector = Collector::start();
     let state = collector.enroll_agent("agent");
     let (client, agent_id) = agent_client(&state);
-    let url = format!("{}/v1/reports", collector.url());
+    let url = reports_url(&collector);
 
     // Senders that keep 16 reports in flight until the collector stops answering.
     let acks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));

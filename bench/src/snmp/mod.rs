@@ -30,7 +30,7 @@ use report::{
     snmpd_version,
 };
 
-use crate::agent::{WorkDir, machine};
+use crate::agent::{WorkDir, machine, print_report, tokio_runtime};
 use crate::peers;
 use crate::procfs;
 
@@ -167,15 +167,7 @@ pub fn run(args: &SnmpArgs) -> Result<()> {
         ratio: ratio_report,
         fleet: fleet_report,
     };
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).context("cannot encode the report")?
-        );
-    } else {
-        print!("{}", report.table());
-    }
-    Ok(())
+    print_report(args.json, &report, || report.table())
 }
 
 fn validate(args: &SnmpArgs) -> Result<()> {
@@ -302,10 +294,7 @@ fn measure_fleet(
                 .ok_or_else(|| anyhow!("target {t} has no daemon address"))
         })
         .collect::<Result<Vec<_>>>()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the tokio runtime")?;
+    let runtime = tokio_runtime()?;
     let config = Arc::new(config.clone());
     let previous = fleet::Previous::default();
     eprintln!(

@@ -42,42 +42,131 @@ pub fn anonymous_client(collector: &Collector) -> reqwest::Client {
         .unwrap()
 }
 
+/// The host every hand-made report claims to come from.
+fn handmade_host() -> v1::HostIdentity {
+    v1::HostIdentity {
+        hostname: "handmade".into(),
+        machine_id: "feedfeedfeedfeedfeedfeedfeedfeed".into(),
+        ..Default::default()
+    }
+}
+
+fn encode(agent_id: &str, seq: u64, payload: v1::Payload) -> Vec<u8> {
+    steward_shared::encode_v1(&v1::Envelope {
+        agent_id: agent_id.into(),
+        seq,
+        sent_at_ms: 0,
+        payload,
+    })
+    .unwrap()
+}
+
 /// A small metrics report; `collected` tells two reports with the same sequence number apart.
 pub fn metrics_envelope(agent_id: &str, seq: u64, collected: i64) -> Vec<u8> {
     let report = v1::MetricsReport {
-        host: v1::HostIdentity {
-            hostname: "handmade".into(),
-            machine_id: "feedfeedfeedfeedfeedfeedfeedfeed".into(),
-            ..Default::default()
-        },
+        host: handmade_host(),
         metrics: v1::Metrics {
             collected_at_ms: collected,
             ..Default::default()
         },
     };
-    steward_shared::encode_v1(&v1::Envelope {
-        agent_id: agent_id.into(),
-        seq,
-        sent_at_ms: 0,
-        payload: v1::Payload::Metrics(report),
-    })
-    .unwrap()
+    encode(agent_id, seq, v1::Payload::Metrics(report))
 }
 
 pub fn envelope(agent_id: &str, seq: u64) -> Vec<u8> {
     metrics_envelope(agent_id, seq, 1_795_000_000_000 + seq as i64)
 }
 
-/// Posts a report body; the status and the answer's text.
-pub async fn post(client: &reqwest::Client, collector: &Collector, body: Vec<u8>) -> (u16, String) {
-    let response = client
-        .post(format!("{}/v1/reports", collector.url()))
+/// A full inventory report of `inventory`, collected at `collected`, with `content_hash`.
+pub fn inventory_envelope_at(
+    agent_id: &str,
+    seq: u64,
+    collected: i64,
+    content_hash: &str,
+    inventory: v1::Inventory,
+) -> Vec<u8> {
+    let report = v1::InventoryReport {
+        host: handmade_host(),
+        collected_at_ms: collected,
+        content_hash: content_hash.into(),
+        content: Some(inventory),
+    };
+    encode(agent_id, seq, v1::Payload::Inventory(report))
+}
+
+/// The collector's report endpoint.
+pub fn reports_url(collector: &Collector) -> String {
+    format!("{}/v1/reports", collector.url())
+}
+
+/// Sends a report body to `url` (a collector's report endpoint); the answer or the error.
+pub async fn send_report(
+    client: &reqwest::Client,
+    url: &str,
+    body: Vec<u8>,
+) -> reqwest::Result<reqwest::Response> {
+    client
+        .post(url)
         .header("content-type", steward_shared::REPORT_CONTENT_TYPE)
         .body(body)
         .send()
         .await
+}
+
+/// Posts a report body; the status and the answer's text.
+pub async fn post(client: &reqwest::Client, collector: &Collector, body: Vec<u8>) -> (u16, String) {
+    let response = send_report(client, &reports_url(collector), body)
+        .await
         .unwrap();
     (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// A collector started with `replacements` made in its config (if any), and one agent enrolled
+/// (not yet run): its state directory, a client holding its certificate, and its id.
+pub fn collector_with_agent(
+    replacements: &[(&str, &str)],
+) -> (Collector, std::path::PathBuf, reqwest::Client, String) {
+    let mut collector = Collector::start();
+    if !replacements.is_empty() {
+        collector.reconfigure(replacements);
+    }
+    let state = collector.enroll_agent("agent");
+    let (client, agent) = agent_client(&state);
+    (collector, state, client, agent)
+}
+
+/// A client certificate for `common_name`, signed by a CA this collector never saw (or
+/// self-signed).
+pub fn foreign_identity(common_name: &str, self_signed: bool) -> reqwest::Identity {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, common_name);
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = if self_signed {
+        params.self_signed(&key).unwrap()
+    } else {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "steward");
+        let other_ca = rcgen::Issuer::new(ca_params, ca_key);
+        params.signed_by(&key, &other_ca).unwrap()
+    };
+    reqwest::Identity::from_pem(format!("{}{}", cert.pem(), key.serialize_pem()).as_bytes())
+        .unwrap()
+}
+
+/// How many agents the collector lists as enrolled.
+pub fn enrolled_agents(collector: &Collector) -> usize {
+    collector
+        .admin_json(&["agents", "list", "--json"])
+        .as_array()
+        .unwrap()
+        .len()
 }
 
 /// The collector's database opened read-only (beside a running collector, or after it died).
