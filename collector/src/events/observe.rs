@@ -31,8 +31,10 @@ pub fn from_metrics(metrics: &Metrics) -> Vec<Observed> {
     }
     for fs in &metrics.filesystems {
         // Used as `df` computes it: of what an unprivileged user can use (used + available),
-        // so the root-reserved blocks do not hide a full filesystem.
-        if let Some(used) = pct(fs.used_bytes, fs.used_bytes + fs.available_bytes) {
+        // so the root-reserved blocks do not hide a full filesystem. Summed in u128: the values
+        // come off the wire, and two near u64::MAX overflowed (found by the `ingest` fuzz target).
+        let whole = u128::from(fs.used_bytes) + u128::from(fs.available_bytes);
+        if let Some(used) = (whole > 0).then(|| fs.used_bytes as f64 * 100.0 / whole as f64) {
             out.push(obs(Metric::FilesystemUsedPct, fs.mount.clone(), used));
         }
     }

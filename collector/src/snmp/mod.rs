@@ -19,7 +19,8 @@ pub mod session;
 pub mod testing;
 pub mod types;
 pub mod walk;
-mod wire;
+#[doc(hidden)] // pub for the `snmp_response` fuzz target only
+pub mod wire;
 
 pub use client::{Credentials, SnmpClient, SnmpError, SnmpVersion};
 pub use config::SnmpConfig;

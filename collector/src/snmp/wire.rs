@@ -11,7 +11,7 @@ use super::types::{Oid, Value, VarBind};
 
 /// One wire request.
 #[derive(Clone, Copy, Debug)]
-pub(super) enum Op {
+pub enum Op {
     Get,
     GetNext,
     GetBulk {
@@ -22,7 +22,7 @@ pub(super) enum Op {
 
 /// Turns a response PDU into owned varbinds, checking the error status and that nothing is
 /// missing (snmp2's varbind iterator ends silently at the first varbind it cannot decode).
-pub(super) fn decode_response(
+pub fn decode_response(
     pdu: &Pdu<'_>,
     op: Op,
     requested: &[Oid],
