@@ -1080,7 +1080,7 @@ async fn enroll_all(
             };
             let serial = format!("{:016x}{:016x}", splitmix64(i as u64), i);
             store
-                .enroll_agent(token, agent, move |_| Ok(("CERT".into(), serial)))
+                .enroll_agent(token, agent, move |_| Ok(("CERT".into(), serial, 0)))
                 .await
                 .with_context(|| format!("cannot enroll agent {i}"))?;
             progress.tick();

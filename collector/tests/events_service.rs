@@ -29,7 +29,7 @@ async fn store_with_cis(dir: &std::path::Path) -> (Store, i64, i64) {
                 hostname: "web1".into(),
                 machine_id: "m1".into(),
             },
-            |_| Ok(("CERT".into(), "01".into())),
+            |_| Ok(("CERT".into(), "01".into(), 0)),
         )
         .await
         .unwrap();

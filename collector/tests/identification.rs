@@ -70,7 +70,7 @@ async fn enroll(store: &Store, id: &str, machine_id: &str, hostname: &str) {
         machine_id: machine_id.into(),
     };
     store
-        .enroll_agent(hash, agent, |_| Ok(("CERT".into(), "01".into())))
+        .enroll_agent(hash, agent, |_| Ok(("CERT".into(), "01".into(), 0)))
         .await
         .unwrap();
 }

@@ -55,33 +55,18 @@ pub async fn enroll(
     let signer = state.clone();
     let csr = request.csr_pem.clone();
     let token_hash = crate::sha256_hex(request.token.trim().as_bytes());
-    let not_after = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
-    let signed_until = not_after.clone();
     let result = state
         .store
         .enroll_agent(token_hash, agent, move |id| {
             signer
                 .ca
                 .sign_agent_csr(&csr, id, validity)
-                .map(|signed| {
-                    signed_until.store(signed.not_after_ms, std::sync::atomic::Ordering::Relaxed);
-                    (signed.cert_pem, signed.serial)
-                })
+                .map(|signed| (signed.cert_pem, signed.serial, signed.not_after_ms))
                 .map_err(|e| e.to_string())
         })
         .await;
     match result {
-        Ok(certificate_pem) => {
-            let not_after_ms = not_after.load(std::sync::atomic::Ordering::Relaxed);
-            // Shown by `agents list`; the enrollment itself is done, so a failure here is logged,
-            // not answered as a failed enrollment.
-            if let Err(error) = state
-                .store
-                .set_cert_expiry(agent_id.clone(), not_after_ms)
-                .await
-            {
-                tracing::warn!(agent_id, %error, "cannot record the certificate's expiry");
-            }
+        Ok((certificate_pem, not_after_ms)) => {
             tracing::info!(agent_id, hostname = request.hostname, "agent enrolled");
             Ok(Json(EnrollResponse {
                 agent_id,

@@ -94,15 +94,16 @@ impl Store {
     }
 
     /// Spends one use of the token and records the agent, atomically; `sign` issues the
-    /// certificate (returning its PEM and serial) only once the token is known to be good.
+    /// certificate (returning its PEM, serial and expiry) only once the token is known to be
+    /// good.
     pub async fn enroll_agent<S>(
         &self,
         token_hash: String,
         agent: NewAgent,
         sign: S,
-    ) -> Result<String, EnrollError>
+    ) -> Result<(String, i64), EnrollError>
     where
-        S: FnOnce(&str) -> Result<(String, String), String> + Send + 'static,
+        S: FnOnce(&str) -> Result<(String, String, i64), String> + Send + 'static,
     {
         self.inner
             .writer
@@ -144,20 +145,6 @@ impl Store {
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .await
-    }
-
-    /// Records an enrolled agent's certificate expiry.
-    pub async fn set_cert_expiry(&self, id: String, expires_at: i64) -> Result<(), StoreError> {
-        self.inner
-            .writer
-            .write(move |conn| {
-                conn.execute(
-                    "UPDATE agents SET cert_expires_at = ?2 WHERE id = ?1",
-                    params![id, expires_at],
-                )?;
-                Ok(())
-            })
-            .await
     }
 
     /// Renews an agent's certificate: `sign` issues it (returning PEM, serial and expiry) only
@@ -232,9 +219,9 @@ fn enroll_in_tx<S>(
     token_hash: &str,
     agent: &NewAgent,
     sign: S,
-) -> Result<String, EnrollError>
+) -> Result<(String, i64), EnrollError>
 where
-    S: FnOnce(&str) -> Result<(String, String), String>,
+    S: FnOnce(&str) -> Result<(String, String, i64), String>,
 {
     let token: Option<(i64, i64)> = conn
         .query_row(
@@ -251,16 +238,24 @@ where
     if uses_left <= 0 {
         return Err(EnrollError::UsedUp);
     }
-    let (cert_pem, serial) = sign(&agent.id).map_err(EnrollError::Signing)?;
+    let (cert_pem, serial, expires_at) = sign(&agent.id).map_err(EnrollError::Signing)?;
     conn.execute(
         "UPDATE enroll_tokens SET uses_left = uses_left - 1 WHERE hash = ?1",
         [token_hash],
     )
     .map_err(StoreError::from)?;
     conn.execute(
-        "INSERT INTO agents (id, hostname, machine_id, cert_serial, enrolled_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![agent.id, agent.hostname, agent.machine_id, serial, crate::now_ms()],
+        "INSERT INTO agents (id, hostname, machine_id, cert_serial, enrolled_at, cert_expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            agent.id,
+            agent.hostname,
+            agent.machine_id,
+            serial,
+            crate::now_ms(),
+            expires_at
+        ],
     )
     .map_err(StoreError::from)?;
-    Ok(cert_pem)
+    Ok((cert_pem, expires_at))
 }

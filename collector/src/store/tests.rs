@@ -28,7 +28,7 @@ pub(super) async fn enroll_named(store: &Store, id: &str, machine_id: &str, host
         machine_id: machine_id.into(),
     };
     store
-        .enroll_agent(hash, agent, |_| Ok(("CERT".into(), "01".into())))
+        .enroll_agent(hash, agent, |_| Ok(("CERT".into(), "01".into(), 0)))
         .await
         .unwrap();
 }
@@ -217,7 +217,7 @@ async fn tokens_are_spent_exactly_and_expire() {
         hostname: "h".into(),
         machine_id: String::new(),
     };
-    let sign = |_: &str| Ok(("CERT".to_string(), "01".to_string()));
+    let sign = |_: &str| Ok(("CERT".to_string(), "01".to_string(), 0));
     store
         .enroll_agent(hash.clone(), agent("a-1"), sign)
         .await
@@ -267,7 +267,7 @@ async fn a_failed_signing_spends_no_token_use() {
         .await;
     assert!(matches!(failed, Err(EnrollError::Signing(_))));
     store
-        .enroll_agent(hash, agent, |_| Ok(("C".into(), "01".into())))
+        .enroll_agent(hash, agent, |_| Ok(("C".into(), "01".into(), 0)))
         .await
         .unwrap();
 }
