@@ -5,6 +5,7 @@
 //! sample in a wire envelope → [`transport`] sends it over mutual TLS. [`enroll`] obtains the
 //! identity that [`state`] keeps.
 
+pub mod cli;
 pub mod config;
 pub mod enroll;
 pub mod host;
@@ -12,6 +13,7 @@ pub mod inventory;
 pub mod metrics;
 pub mod renew;
 pub mod run;
+pub mod service;
 pub mod spool;
 pub mod state;
 pub mod transport;

@@ -5,87 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::Parser;
+use steward_agent::cli::{Cli, Command};
 use steward_agent::config::{Config, ConfigError};
 use steward_agent::state::StateDir;
-
-#[derive(Debug, Parser)]
-#[command(
-    name = "steward-agent",
-    version,
-    about = "Reports this host's metrics to a Steward collector"
-)]
-struct Cli {
-    /// Config file (default /etc/steward/agent.toml; missing is fine unless given explicitly).
-    #[arg(long, global = true)]
-    config: Option<PathBuf>,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Enroll with a collector: pin its CA and obtain this agent's certificate.
-    Enroll {
-        /// Collector base URL, e.g. https://collector.example.org:8443
-        #[arg(long)]
-        collector: String,
-        /// Enrollment token from `steward-collector enroll-token create`.
-        #[arg(long)]
-        token: String,
-        /// The collector CA fingerprint printed by `steward-collector init` (sha256:<hex>).
-        #[arg(long)]
-        ca_fingerprint: String,
-        /// State directory (default from the config, else /var/lib/steward-agent).
-        #[arg(long)]
-        state_dir: Option<PathBuf>,
-    },
-    /// Report metrics to the collector every interval.
-    Run {
-        #[arg(long)]
-        state_dir: Option<PathBuf>,
-        /// Seconds between reports (overrides the config).
-        #[arg(long)]
-        interval: Option<u32>,
-        /// Read inventory and identity files under this directory instead of /.
-        #[arg(long)]
-        root: Option<PathBuf>,
-        /// Send one report and exit: 0 if the collector acknowledged it, 1 if not.
-        #[arg(long)]
-        once: bool,
-    },
-    /// Print what would be sent, without sending: metrics and (unless disabled) inventory.
-    Collect {
-        /// One JSON object with top-level `host`, `metrics` and `inventory`.
-        #[arg(long)]
-        json: bool,
-        #[arg(long)]
-        root: Option<PathBuf>,
-    },
-    /// Take this host's inventory (hardware, software, asset file) and print it, without
-    /// sending.
-    Inventory {
-        /// One JSON object: `hardware`, `software`, `asset`, `sources`.
-        #[arg(long)]
-        json: bool,
-        /// Postcard bytes on stdout (how the running agent takes inventory in a child process).
-        #[arg(long, hide = true, conflicts_with = "json")]
-        postcard: bool,
-        #[arg(long)]
-        root: Option<PathBuf>,
-        /// The host's asset file (default from the config, else /etc/steward/asset.toml).
-        #[arg(long)]
-        asset_file: Option<PathBuf>,
-    },
-    /// Show whether this agent is enrolled, with which collector, and what waits in its spool
-    /// (backlog, oldest entry, reports dropped).
-    Status {
-        #[arg(long)]
-        state_dir: Option<PathBuf>,
-        #[arg(long)]
-        json: bool,
-    },
-}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -119,7 +42,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(execute(cli.command, config)) {
+    match runtime.block_on(execute(cli.command, config, cli.config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -154,6 +77,7 @@ fn apply_overrides(mut config: Config, command: &Command) -> Result<Config, Stri
                 config.interval_secs = *interval;
             }
         }
+        Command::Install { .. } | Command::Uninstall { .. } => {}
         Command::Collect { root, .. } => {
             if let Some(root) = root {
                 config.root = root.clone();
@@ -173,8 +97,23 @@ fn apply_overrides(mut config: Config, command: &Command) -> Result<Config, Stri
     Ok(config)
 }
 
-async fn execute(command: Command, config: Config) -> Result<()> {
+async fn execute(command: Command, config: Config, config_file: Option<PathBuf>) -> Result<()> {
     match command {
+        Command::Install { target, no_start } => {
+            let log = steward_agent::service::install(
+                &target,
+                config_file.as_deref(),
+                &config,
+                no_start,
+            )?;
+            steward_agent::out!("{}", log.text());
+            Ok(())
+        }
+        Command::Uninstall { target, purge } => {
+            let log = steward_agent::service::uninstall(&target, &config, purge)?;
+            steward_agent::out!("{}", log.text());
+            Ok(())
+        }
         Command::Enroll {
             collector,
             token,
@@ -195,7 +134,14 @@ async fn execute(command: Command, config: Config) -> Result<()> {
             );
             Ok(())
         }
-        Command::Run { once, .. } => {
+        Command::Run {
+            once,
+            windows_service,
+            ..
+        } => {
+            if windows_service {
+                anyhow::bail!("--windows-service is only for the Windows service control manager");
+            }
             steward_agent::run::run(&config, once, steward_agent::shutdown_signal()).await
         }
         Command::Collect { json, .. } => {

@@ -311,6 +311,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<()> {
     file.write_all(bytes)
         .and_then(|()| file.sync_all())
         .with_context(|| format!("cannot write {}", tmp.display()))?;
+    #[cfg(unix)]
+    give_to_directory_owner(&tmp)?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))?;
     // Windows: std cannot open a directory to sync it, so the rename is as durable as NTFS's
     // metadata journal makes it.
@@ -328,10 +330,57 @@ pub fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<()> {
     Ok(())
 }
 
+/// When root writes into a directory a service user owns (`enroll` or `steward-collector init`
+/// run with sudo after the package created the directory), the file goes to that user, or the
+/// service could not read its own identity. Anyone else's files are theirs already.
+#[cfg(unix)]
+pub fn give_to_directory_owner(path: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if !rustix::process::geteuid().is_root() {
+        return Ok(());
+    }
+    let Some(dir) = path.parent() else {
+        return Ok(());
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let owner = std::fs::metadata(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    if owner.uid() == 0 {
+        return Ok(());
+    }
+    std::os::unix::fs::lchown(path, Some(owner.uid()), Some(owner.gid()))
+        .with_context(|| format!("cannot give {} to uid {}", path.display(), owner.uid()))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn root_writes_into_a_service_users_directory_as_that_user() {
+        use std::os::unix::fs::MetadataExt;
+        if !rustix::process::geteuid().is_root() {
+            return; // only root can give files away; the suite runs as root in CI
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let service = dir.path().join("service");
+        std::fs::create_dir(&service).unwrap();
+        std::os::unix::fs::chown(&service, Some(4242), Some(4343)).unwrap();
+        write_atomic(&service.join("agent.key"), b"k", true).unwrap();
+        let meta = std::fs::metadata(service.join("agent.key")).unwrap();
+        assert_eq!(
+            (meta.uid(), meta.gid(), meta.mode() & 0o777),
+            (4242, 4343, 0o600)
+        );
+        // A root-owned directory keeps root's files.
+        write_atomic(&dir.path().join("mine"), b"m", false).unwrap();
+        assert_eq!(std::fs::metadata(dir.path().join("mine")).unwrap().uid(), 0);
+    }
 
     #[test]
     fn a_renewal_interrupted_by_a_crash_leaves_a_matching_pair() {

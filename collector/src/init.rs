@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use steward_agent::state::write_atomic;
 
+use crate::cli::UsageError;
 use crate::config::{ADMIN_TOKEN_FILE, CONFIG_FILE, Config, DATABASE_FILE};
 use crate::pki::{CA_CERT, CA_KEY, Ca, SERVER_CERT, SERVER_KEY};
 use crate::store::Store;
@@ -22,15 +23,43 @@ pub struct Initialised {
     pub server_names: Vec<String>,
 }
 
-pub fn init(data_dir: &Path, listen: SocketAddr, extra_names: &[String]) -> Result<Initialised> {
+/// Initialises `data_dir`. A `collector.toml` already there (the Debian package links
+/// `/etc/steward/collector.toml` into its data directory) is adopted: its listen address and
+/// server names make the certificate, and `--listen`/`--server-name` are refused beside it. The
+/// database is written last: its presence means the directory is complete. Run by root in a
+/// directory a service user owns, every file goes to that user.
+pub fn init(
+    data_dir: &Path,
+    listen: Option<SocketAddr>,
+    extra_names: &[String],
+) -> Result<Initialised> {
     steward_agent::install_crypto_provider();
-    if data_dir.join(CONFIG_FILE).exists() {
+    if is_initialised(data_dir) {
         bail!(
             "{} is already initialised ({} exists)",
             data_dir.display(),
-            data_dir.join(CONFIG_FILE).display()
+            data_dir.join(DATABASE_FILE).display()
         );
     }
+    let config_path = data_dir.join(CONFIG_FILE);
+    let adopted = config_path.exists();
+    let config = if adopted {
+        if listen.is_some() || !extra_names.is_empty() {
+            return Err(UsageError(format!(
+                "{} exists: set `listen` and `server_names` there instead of --listen/--server-name",
+                config_path.display()
+            ))
+            .into());
+        }
+        Config::load(data_dir)?
+    } else {
+        let mut config = Config::new(match listen {
+            Some(listen) => listen,
+            None => DEFAULT_LISTEN.parse()?,
+        });
+        config.server_names = extra_names.to_vec();
+        config
+    };
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
     #[cfg(unix)]
@@ -45,7 +74,7 @@ pub fn init(data_dir: &Path, listen: SocketAddr, extra_names: &[String]) -> Resu
     write_atomic(&data_dir.join(CA_CERT), ca_pem.cert.as_bytes(), false)?;
     let ca = Ca::from_pem(&ca_pem.cert, &ca_pem.key)?;
 
-    let server_names = server_names(listen, &host, extra_names);
+    let server_names = server_names(config.listen, &host, &config.server_names);
     let server = ca.server_cert(&server_names)?;
     write_atomic(&data_dir.join(SERVER_KEY), server.key.as_bytes(), true)?;
     write_atomic(&data_dir.join(SERVER_CERT), server.cert.as_bytes(), false)?;
@@ -56,23 +85,31 @@ pub fn init(data_dir: &Path, listen: SocketAddr, extra_names: &[String]) -> Resu
         format!("{token}\n").as_bytes(),
         true,
     )?;
+    if !adopted {
+        write_atomic(&config_path, config.to_commented_toml().as_bytes(), false)?;
+    }
 
-    let store = Store::open(&data_dir.join(DATABASE_FILE), 1, 1)?;
+    // The database goes last: its presence means the directory is complete.
+    let database = data_dir.join(DATABASE_FILE);
+    let store = Store::open(&database, 1, 1)?;
     store.close();
-
-    let mut config = Config::new(listen);
-    config.server_names = extra_names.to_vec();
-    // The config goes last: its presence means the directory is complete.
-    write_atomic(
-        &data_dir.join(CONFIG_FILE),
-        config.to_commented_toml().as_bytes(),
-        false,
-    )?;
+    #[cfg(unix)]
+    for suffix in ["", "-wal", "-shm"] {
+        let file = data_dir.join(format!("{DATABASE_FILE}{suffix}"));
+        if file.exists() {
+            steward_agent::state::give_to_directory_owner(&file)?;
+        }
+    }
     Ok(Initialised {
         config,
         fingerprint: ca.fingerprint(),
         server_names,
     })
+}
+
+/// Whether `init` completed in `data_dir`.
+pub fn is_initialised(data_dir: &Path) -> bool {
+    data_dir.join(DATABASE_FILE).exists()
 }
 
 /// Names the server certificate is valid for: the listen address (if specific), loopback, this
@@ -116,5 +153,76 @@ fn is_link_local(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_link_local(),
         IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // reason: tests
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_config_already_there_is_adopted_and_the_database_marks_completion() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        // What the package ships: a config (here a copy; the package links it).
+        let mut packaged = Config::new("127.0.0.1:9443".parse().unwrap());
+        packaged.server_names = vec!["collector.example.org".into()];
+        std::fs::write(data.join(CONFIG_FILE), packaged.to_commented_toml()).unwrap();
+        let before = std::fs::read(data.join(CONFIG_FILE)).unwrap();
+
+        let refused = init(&data, Some("0.0.0.0:8443".parse().unwrap()), &[]).unwrap_err();
+        assert!(
+            refused.to_string().contains("instead of --listen"),
+            "{refused}"
+        );
+        assert!(!is_initialised(&data));
+
+        let made = init(&data, None, &[]).unwrap();
+        assert_eq!(made.config.listen, packaged.listen);
+        assert!(
+            made.server_names
+                .contains(&"collector.example.org".to_string())
+        );
+        assert_eq!(std::fs::read(data.join(CONFIG_FILE)).unwrap(), before);
+        assert!(is_initialised(&data));
+        for file in [CA_KEY, CA_CERT, SERVER_KEY, SERVER_CERT, ADMIN_TOKEN_FILE] {
+            assert!(data.join(file).exists(), "{file}");
+        }
+        let again = init(&data, None, &[]).unwrap_err();
+        assert!(again.to_string().contains("already initialised"), "{again}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn root_initialising_a_service_users_directory_leaves_every_file_to_it() {
+        use std::os::unix::fs::MetadataExt;
+        if !rustix_is_root() {
+            return; // only root can give files away; CI runs the suite as root
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        std::os::unix::fs::chown(&data, Some(4242), Some(4343)).unwrap();
+        init(&data, Some("127.0.0.1:0".parse().unwrap()), &[]).unwrap();
+        for entry in std::fs::read_dir(&data).unwrap() {
+            let entry = entry.unwrap();
+            let meta = entry.metadata().unwrap();
+            assert_eq!(
+                (meta.uid(), meta.gid()),
+                (4242, 4343),
+                "{}",
+                entry.path().display()
+            );
+        }
+    }
+
+    #[cfg(unix)]
+    fn rustix_is_root() -> bool {
+        use std::os::unix::fs::MetadataExt;
+        // The owner of a file this process creates is its effective uid.
+        let file = tempfile::NamedTempFile::new().unwrap();
+        file.as_file().metadata().unwrap().uid() == 0
     }
 }

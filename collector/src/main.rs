@@ -57,10 +57,6 @@ async fn execute(command: Command) -> Result<()> {
             listen,
             server_names,
         } => {
-            let listen = match listen {
-                Some(listen) => listen,
-                None => steward_collector::init::DEFAULT_LISTEN.parse()?,
-            };
             let made = steward_collector::init::init(&data_dir, listen, &server_names)?;
             steward_agent::outln!("initialised {}", data_dir.display());
             steward_agent::outln!("  listen        {}", made.config.listen);

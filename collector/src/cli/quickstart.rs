@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use steward_agent::state::StateDir;
 
 use super::admin::{AdminClient, render_ci};
-use crate::config::{CONFIG_FILE, Config};
+use crate::config::Config;
 use crate::store::{CiDetail, CiRow};
 
 const REPORT_INTERVAL_SECS: u32 = 10;
@@ -18,12 +18,12 @@ pub async fn quickstart(data_dir: Option<PathBuf>, once: bool) -> Result<()> {
         Some(dir) => dir,
         None => default_dir(),
     };
-    if !dir.join(CONFIG_FILE).exists() {
+    if !crate::init::is_initialised(&dir) {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .context("cannot find a free port on 127.0.0.1")?
             .port();
-        let made = crate::init::init(&dir, ([127, 0, 0, 1], port).into(), &[])?;
+        let made = crate::init::init(&dir, Some(([127, 0, 0, 1], port).into()), &[])?;
         steward_agent::outln!("initialised {} (CA {})", dir.display(), made.fingerprint);
     }
     let config = Config::load(&dir)?;

@@ -76,6 +76,13 @@ pub struct Loaded {
 
 pub fn load(data_dir: &Path, config: Config) -> Result<Loaded> {
     steward_agent::install_crypto_provider();
+    if !crate::init::is_initialised(data_dir) {
+        anyhow::bail!(
+            "{} is not initialised: run `steward-collector init --data-dir {}` first",
+            data_dir.display(),
+            data_dir.display()
+        );
+    }
     // Before the database is opened (and perhaps migrated): one collector per directory.
     let lock = crate::lock::DataDirLock::acquire(data_dir)?;
     let ca = Ca::load(data_dir)?;
