@@ -340,15 +340,18 @@ pub fn uninstall(target: &crate::cli::ServiceTarget, config: &Config, purge: boo
     (manager.make)().uninstall(&host, &mut log)?;
     // A binary install copied itself to /usr/local/bin; the package owns /usr/bin.
     remove_file(&host.path(LOCAL_BINARY), &mut log)?;
+    let removed_service = !log.lines.is_empty();
     if purge {
         remove_file(&host.path(&host.config), &mut log)?;
         let state = host.path(&host.state_dir);
         match std::fs::remove_dir_all(&state) {
             Ok(()) => log.line(format!("removed {}", state.display())),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-            Err(error) => return Err(error).with_context(|| format!("cannot remove {}", state.display())),
+            Err(error) => {
+                return Err(error).with_context(|| format!("cannot remove {}", state.display()));
+            }
         }
-    } else {
+    } else if removed_service {
         log.line(format!(
             "kept {} and {} (remove them with `uninstall --purge`)",
             host.path(&host.config).display(),
@@ -432,7 +435,7 @@ fn require_privilege() -> Result<()> {
     #[cfg(unix)]
     if !rustix::process::geteuid().is_root() {
         bail!(
-            "installing a system service needs root: run `sudo steward-agent install` (or use --image DIR to prepare an image)"
+            "installing or removing a system service needs root: run it with sudo (or prepare an image with --image DIR)"
         );
     }
     Ok(())
