@@ -194,6 +194,21 @@ mod tests {
         assert!(again.to_string().contains("already initialised"), "{again}");
     }
 
+    #[test]
+    fn serving_a_directory_with_only_a_config_says_to_initialise_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::new("127.0.0.1:0".parse().unwrap());
+        std::fs::write(dir.path().join(CONFIG_FILE), config.to_commented_toml()).unwrap();
+        let error = crate::server::load(dir.path(), config)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            error.contains("is not initialised: run `steward-collector init --data-dir"),
+            "{error}"
+        );
+    }
+
     #[cfg(unix)]
     #[test]
     fn root_initialising_a_service_users_directory_leaves_every_file_to_it() {
