@@ -1,14 +1,83 @@
-//! The agent's TOML configuration (`/etc/steward/agent.toml` by default). Unknown keys are an
-//! error naming the key, so a typo never silently falls back to a default.
+//! The agent's TOML configuration (`/etc/steward/agent.toml` by default; on Windows
+//! `%ProgramData%\Steward\agent.toml`). Unknown keys are an error naming the key, so a typo never
+//! silently falls back to a default.
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-/// Where the agent looks for its config when `--config` is not given.
+/// Where the agent looks for its config when `--config` is not given. On Windows this is the
+/// fallback of [`default_config_path`], which follows %ProgramData%.
+#[cfg(not(windows))]
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/steward/agent.toml";
-/// Where the agent keeps its key, certificate, pinned CA and sequence counter by default.
+#[cfg(windows)]
+pub const DEFAULT_CONFIG_PATH: &str = r"C:\ProgramData\Steward\agent.toml";
+/// Where the agent keeps its key, certificate, pinned CA and sequence counter by default (on
+/// Windows the fallback of [`default_state_dir`]).
+#[cfg(not(windows))]
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/steward-agent";
+#[cfg(windows)]
+pub const DEFAULT_STATE_DIR: &str = r"C:\ProgramData\Steward\state";
+
+/// The config path used when `--config` is not given: [`DEFAULT_CONFIG_PATH`], on Windows under
+/// %ProgramData%.
+#[cfg(not(windows))]
+pub fn default_config_path() -> PathBuf {
+    PathBuf::from(DEFAULT_CONFIG_PATH)
+}
+#[cfg(windows)]
+pub fn default_config_path() -> PathBuf {
+    windows_data_file("agent.toml")
+}
+
+/// The default state directory: [`DEFAULT_STATE_DIR`], on Windows under %ProgramData%.
+#[cfg(not(windows))]
+pub fn default_state_dir() -> PathBuf {
+    PathBuf::from(DEFAULT_STATE_DIR)
+}
+#[cfg(windows)]
+pub fn default_state_dir() -> PathBuf {
+    windows_data_file("state")
+}
+
+/// The default asset file: [`DEFAULT_ASSET_FILE`], on Windows under %ProgramData%.
+#[cfg(not(windows))]
+pub fn default_asset_file() -> PathBuf {
+    PathBuf::from(DEFAULT_ASSET_FILE)
+}
+#[cfg(windows)]
+pub fn default_asset_file() -> PathBuf {
+    windows_data_file("asset.toml")
+}
+
+/// `%ProgramData%\Steward\NAME`: the agent's files on Windows (config, state, asset file, log).
+#[cfg(windows)]
+pub fn windows_data_file(name: &str) -> PathBuf {
+    windows_path(
+        std::env::var_os("ProgramData"),
+        r"C:\ProgramData",
+        &format!(r"Steward\{name}"),
+    )
+}
+
+/// `BASE\REL` for a Windows base directory taken from the environment (%ProgramData%,
+/// %ProgramFiles%), or `FALLBACK\REL` when the variable is unset, empty or not an absolute
+/// Windows path (`X:\...` or `\\server\...`). Built as text, so it is the same on every platform.
+#[cfg(any(windows, test))]
+pub(crate) fn windows_path(base: Option<std::ffi::OsString>, fallback: &str, rel: &str) -> PathBuf {
+    let base = base
+        .and_then(|base| base.into_string().ok())
+        .filter(|base| {
+            let bytes = base.as_bytes();
+            let drive = bytes.len() >= 3
+                && bytes[0].is_ascii_alphabetic()
+                && bytes[1] == b':'
+                && matches!(bytes[2], b'\\' | b'/');
+            drive || base.starts_with(r"\\")
+        })
+        .unwrap_or_else(|| fallback.to_string());
+    PathBuf::from(format!(r"{}\{rel}", base.trim_end_matches(['\\', '/'])))
+}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -83,15 +152,19 @@ pub struct InventoryConfig {
     pub asset_file: PathBuf,
 }
 
-/// Where the host's asset file is by default.
+/// Where the host's asset file is by default (on Windows the fallback of
+/// [`default_asset_file`]).
+#[cfg(not(windows))]
 pub const DEFAULT_ASSET_FILE: &str = "/etc/steward/asset.toml";
+#[cfg(windows)]
+pub const DEFAULT_ASSET_FILE: &str = r"C:\ProgramData\Steward\asset.toml";
 
 impl Default for InventoryConfig {
     fn default() -> Self {
         InventoryConfig {
             enabled: true,
             interval_secs: 6 * 3600,
-            asset_file: PathBuf::from(DEFAULT_ASSET_FILE),
+            asset_file: default_asset_file(),
         }
     }
 }
@@ -100,7 +173,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             interval_secs: 10,
-            state_dir: PathBuf::from(DEFAULT_STATE_DIR),
+            state_dir: default_state_dir(),
             root: PathBuf::from("/"),
             log_level: LogLevel::Info,
             request_timeout_secs: 30,
@@ -235,7 +308,7 @@ impl Config {
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let (path, explicit) = match path {
             Some(path) => (path.to_path_buf(), true),
-            None => (PathBuf::from(DEFAULT_CONFIG_PATH), false),
+            None => (default_config_path(), false),
         };
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
@@ -351,6 +424,50 @@ mod tests {
         let missing = dir.path().join("nope.toml");
         let error = Config::load(Some(&missing)).unwrap_err().to_string();
         assert!(error.contains("nope.toml"), "{error}");
+    }
+
+    #[test]
+    fn windows_paths_follow_the_environment_or_fall_back() {
+        let path = |base: Option<&str>| {
+            windows_path(
+                base.map(Into::into),
+                r"C:\ProgramData",
+                r"Steward\agent.toml",
+            )
+        };
+        assert_eq!(
+            path(None),
+            PathBuf::from(r"C:\ProgramData\Steward\agent.toml")
+        );
+        assert_eq!(
+            path(Some(r"D:\Data")),
+            PathBuf::from(r"D:\Data\Steward\agent.toml")
+        );
+        assert_eq!(
+            path(Some(r"D:\Data\")),
+            PathBuf::from(r"D:\Data\Steward\agent.toml")
+        );
+        assert_eq!(path(Some(r"D:\")), PathBuf::from(r"D:\Steward\agent.toml"));
+        assert_eq!(
+            path(Some(r"\\server\share")),
+            PathBuf::from(r"\\server\share\Steward\agent.toml")
+        );
+        // Unset, empty or relative: never a path relative to the working directory.
+        for base in ["", "Data", r"\Data", "C:"] {
+            assert_eq!(path(Some(base)), path(None), "{base:?}");
+        }
+        #[cfg(not(windows))]
+        {
+            assert_eq!(
+                default_config_path(),
+                PathBuf::from("/etc/steward/agent.toml")
+            );
+            assert_eq!(default_state_dir(), PathBuf::from("/var/lib/steward-agent"));
+            assert_eq!(
+                default_asset_file(),
+                PathBuf::from("/etc/steward/asset.toml")
+            );
+        }
     }
 
     #[test]

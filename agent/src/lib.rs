@@ -63,8 +63,9 @@ pub fn normalize_fingerprint(text: &str) -> Option<String> {
 
 /// Resolves when the agent is asked to stop, whichever request comes first: on Unix Ctrl-C or
 /// SIGTERM (what a service manager sends); on Windows Ctrl-C, the console window closing, or the
-/// system shutting down. A stop from the Windows service control manager arrives through the
-/// service's control handler instead, which belongs to the service install (issue 10).
+/// system shutting down. Under the Windows service control manager a stop arrives through the
+/// service's control handler instead, which ends `run` through a future of its own
+/// (`service/windows.rs`).
 pub async fn shutdown_signal() {
     #[cfg(unix)]
     {

@@ -13,13 +13,24 @@ use steward_agent::state::StateDir;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match Config::load(cli.config.as_deref()) {
-        Ok(config) => config,
+        Ok(config) => Ok(config),
         Err(error @ (ConfigError::Read { .. } | ConfigError::Invalid { .. })) => {
-            eprintln!("error: {error}");
-            return ExitCode::from(2);
+            Err(error.to_string())
         }
-    };
-    let config = match apply_overrides(config, &cli.command) {
+    }
+    .and_then(|config| apply_overrides(config, &cli.command));
+    // Under the service control manager the process is the SCM's: its dispatcher runs the agent
+    // (or reports the config error) on a thread of its own, logging to a file, with its own
+    // runtime.
+    #[cfg(windows)]
+    if let Command::Run {
+        windows_service: true,
+        ..
+    } = cli.command
+    {
+        return steward_agent::service::run_service(config);
+    }
+    let config = match config {
         Ok(config) => config,
         Err(message) => {
             eprintln!("error: {message}");

@@ -1,9 +1,11 @@
 //! The agent's state directory: its private key, its certificate, the pinned collector CA, who
 //! it is and where its collector is, and the sequence counter. Files holding secrets are 0600.
 //!
-//! On Windows there are no mode bits to set: who may read the state directory is its ACL, which
-//! is for the service install to set when it creates the directory (issue 10). The agent does not
-//! change ACLs itself, so files there inherit the directory's.
+//! On Windows there are no mode bits to set: who may read the state directory is its ACL.
+//! `steward-agent install` restricts it to SYSTEM and Administrators, inherited by everything in
+//! it (in place of what %ProgramData% grants Users). The agent does not change ACLs itself, so
+//! files there inherit the directory's: a directory `enroll` creates before `install` has the ACL
+//! it inherits (readable by Users) until `install` restricts it.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

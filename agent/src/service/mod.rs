@@ -22,8 +22,10 @@
 mod launchd;
 mod openrc;
 mod systemd;
-#[cfg(windows)]
+#[cfg(any(windows, test))]
 mod windows;
+#[cfg(windows)]
+pub use windows::run_service;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -31,7 +33,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::config::{Config, DEFAULT_CONFIG_PATH};
+use crate::config::Config;
 
 /// The service's name with every manager (the Windows service and launchd label differ; see
 /// their files).
@@ -41,9 +43,30 @@ pub const SERVICE_USER: &str = "steward-agent";
 /// The config every installed agent reads, as packaged.
 pub const DEFAULT_CONFIG: &str = include_str!("../../../packaging/agent.toml");
 /// Where the Debian package puts the binary; an install from elsewhere copies itself to
-/// [`LOCAL_BINARY`].
+/// [`LOCAL_BINARY`]. Windows has no package: there the binary is always [`local_binary`].
+#[cfg(not(windows))]
 pub const PACKAGED_BINARY: &str = "/usr/bin/steward-agent";
+#[cfg(not(windows))]
 pub const LOCAL_BINARY: &str = "/usr/local/bin/steward-agent";
+#[cfg(windows)]
+pub const PACKAGED_BINARY: &str = LOCAL_BINARY;
+/// On Windows the fallback of [`local_binary`], which follows %ProgramFiles%.
+#[cfg(windows)]
+pub const LOCAL_BINARY: &str = r"C:\Program Files\Steward\steward-agent.exe";
+
+/// Where a binary install puts the binary: [`LOCAL_BINARY`], on Windows under %ProgramFiles%.
+#[cfg(not(windows))]
+pub fn local_binary() -> PathBuf {
+    PathBuf::from(LOCAL_BINARY)
+}
+#[cfg(windows)]
+pub fn local_binary() -> PathBuf {
+    crate::config::windows_path(
+        std::env::var_os("ProgramFiles"),
+        r"C:\Program Files",
+        r"Steward\steward-agent.exe",
+    )
+}
 
 /// A service manager `install` can target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -61,6 +84,12 @@ pub trait ServiceManager {
     fn install(&self, host: &Host, log: &mut Log) -> Result<()>;
     /// Stops the service and removes what `install` wrote, except the config and state.
     fn uninstall(&self, host: &Host, log: &mut Log) -> Result<()>;
+    /// Called before install replaces the installed binary with a different one. Windows cannot
+    /// replace the program file of a running process, so its manager stops the service here.
+    fn before_binary_update(&self, host: &Host, log: &mut Log) -> Result<()> {
+        let _ = (host, log);
+        Ok(())
+    }
 }
 
 /// One row of the table: a manager, how it is recognised, and how it is made.
@@ -267,7 +296,11 @@ pub enum ConfigPlan {
 
 /// Decides the installed config's fate. A config changed locally is never overwritten: with an
 /// explicit FILE that differs from it, install refuses before touching anything.
-pub fn plan_config(installed: Option<&[u8]>, wanted: Option<&[u8]>, path: &Path) -> Result<ConfigPlan> {
+pub fn plan_config(
+    installed: Option<&[u8]>,
+    wanted: Option<&[u8]>,
+    path: &Path,
+) -> Result<ConfigPlan> {
     let default = DEFAULT_CONFIG.as_bytes();
     Ok(match (installed, wanted) {
         (None, Some(wanted)) => ConfigPlan::Write(wanted.to_vec()),
@@ -300,27 +333,37 @@ pub fn install(
     let installed_config_path = host.path(&host.config);
     let installed_config = read_optional(&installed_config_path)?;
     let wanted = match config_file {
-        Some(file) => Some(std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?),
+        Some(file) => {
+            Some(std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?)
+        }
         None => None,
     };
-    let plan = plan_config(installed_config.as_deref(), wanted.as_deref(), &installed_config_path)?;
+    let plan = plan_config(
+        installed_config.as_deref(),
+        wanted.as_deref(),
+        &installed_config_path,
+    )?;
     let source_binary = std::env::current_exe().context("cannot find this program's path")?;
     host.binary = choose_binary(&host, &source_binary);
 
     // Act.
-    place_binary(&host, &source_binary, &mut log)?;
+    let service = (manager.make)();
+    place_binary(&host, &source_binary, service.as_ref(), &mut log)?;
     match plan {
         ConfigPlan::Write(bytes) | ConfigPlan::Replace(bytes) => {
             write_file(&installed_config_path, &bytes, 0o644, &mut log)?;
         }
-        ConfigPlan::Unchanged => log.line(format!("config {} unchanged", installed_config_path.display())),
+        ConfigPlan::Unchanged => log.line(format!(
+            "config {} unchanged",
+            installed_config_path.display()
+        )),
         ConfigPlan::KeepLocal => log.line(format!(
             "kept {} (changed locally)",
             installed_config_path.display()
         )),
     }
     host.start = !no_start && host.live() && host.enrolled;
-    (manager.make)().install(&host, &mut log)?;
+    service.install(&host, &mut log)?;
     if !host.enrolled {
         log.line(format!(
             "not started: this agent is not enrolled yet. Run\n  steward-agent enroll --collector URL --token TOKEN --ca-fingerprint FP\nthen run `steward-agent install` again (or start the {SERVICE_NAME} service)."
@@ -336,10 +379,10 @@ pub fn uninstall(target: &crate::cli::ServiceTarget, config: &Config, purge: boo
     let mut log = Log::default();
     let (manager, mut host) = prepare(target, config)?;
     host.purge = purge;
-    host.binary = choose_binary(&host, Path::new(LOCAL_BINARY));
+    host.binary = choose_binary(&host, &local_binary());
     (manager.make)().uninstall(&host, &mut log)?;
     // A binary install copied itself to /usr/local/bin; the package owns /usr/bin.
-    remove_file(&host.path(LOCAL_BINARY), &mut log)?;
+    remove_file(&host.path(local_binary()), &mut log)?;
     let removed_service = !log.lines.is_empty();
     if purge {
         remove_file(&host.path(&host.config), &mut log)?;
@@ -365,11 +408,14 @@ pub fn uninstall(target: &crate::cli::ServiceTarget, config: &Config, purge: boo
 }
 
 /// Chooses the manager and checks privilege.
-fn prepare(target: &crate::cli::ServiceTarget, config: &Config) -> Result<(&'static Manager, Host)> {
+fn prepare(
+    target: &crate::cli::ServiceTarget,
+    config: &Config,
+) -> Result<(&'static Manager, Host)> {
     let mut host = Host {
         image: target.image.clone(),
-        binary: PathBuf::from(LOCAL_BINARY),
-        config: PathBuf::from(DEFAULT_CONFIG_PATH),
+        binary: local_binary(),
+        config: crate::config::default_config_path(),
         state_dir: config.state_dir.clone(),
         start: false,
         enrolled: false,
@@ -380,7 +426,12 @@ fn prepare(target: &crate::cli::ServiceTarget, config: &Config) -> Result<(&'sta
     {
         bail!("--image {}: not a directory", image.display());
     }
-    host.enrolled = crate::state::StateDir::new(&host.path(&host.state_dir)).is_enrolled();
+    // A Windows host's paths are not those of an image's system.
+    #[cfg(windows)]
+    if host.image.is_some() {
+        bail!("--image is not supported on Windows: prepare an image from Linux or macOS");
+    }
+    host.enrolled = crate::state::StateDir::new(host.path(&host.state_dir)).is_enrolled();
     let manager = match target.init {
         Some(init) => MANAGERS
             .iter()
@@ -398,25 +449,36 @@ fn prepare(target: &crate::cli::ServiceTarget, config: &Config) -> Result<(&'sta
 
 /// The binary the service runs: the packaged one when this program is it, else the local copy.
 fn choose_binary(host: &Host, running: &Path) -> PathBuf {
-    if running == Path::new(PACKAGED_BINARY) || (!host.live() && host.path(PACKAGED_BINARY).exists())
-    {
+    let packaged = cfg!(not(windows))
+        && (running == Path::new(PACKAGED_BINARY)
+            || (!host.live() && host.path(PACKAGED_BINARY).exists()));
+    if packaged {
         PathBuf::from(PACKAGED_BINARY)
     } else {
-        PathBuf::from(LOCAL_BINARY)
+        local_binary()
     }
 }
 
 /// Copies this program to the binary path unless it is already there (an upgrade of a binary
 /// install is: download the new binary, run its `install`).
-fn place_binary(host: &Host, source: &Path, log: &mut Log) -> Result<()> {
+fn place_binary(
+    host: &Host,
+    source: &Path,
+    service: &dyn ServiceManager,
+    log: &mut Log,
+) -> Result<()> {
     let destination = host.path(&host.binary);
-    if host.binary == Path::new(PACKAGED_BINARY) {
+    if cfg!(not(windows)) && host.binary == Path::new(PACKAGED_BINARY) {
         return Ok(());
     }
     if std::fs::canonicalize(&destination).ok() == std::fs::canonicalize(source).ok() {
         return Ok(());
     }
-    let bytes = std::fs::read(source).with_context(|| format!("cannot read {}", source.display()))?;
+    let bytes =
+        std::fs::read(source).with_context(|| format!("cannot read {}", source.display()))?;
+    if destination.exists() && std::fs::read(&destination).ok().as_deref() != Some(&bytes[..]) {
+        service.before_binary_update(host, log)?;
+    }
     write_file(&destination, &bytes, 0o755, log)?;
     Ok(())
 }
@@ -429,8 +491,8 @@ fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
     }
 }
 
-/// Installing a service needs root (Unix) or an elevated prompt (Windows; checked by the
-/// service manager when it opens the service control manager).
+/// Installing a service needs root (Unix) or an elevated prompt (Windows: the service control
+/// manager must open with the right to create services).
 fn require_privilege() -> Result<()> {
     #[cfg(unix)]
     if !rustix::process::geteuid().is_root() {
@@ -438,6 +500,8 @@ fn require_privilege() -> Result<()> {
             "installing or removing a system service needs root: run it with sudo (or prepare an image with --image DIR)"
         );
     }
+    #[cfg(windows)]
+    windows::check_privilege()?;
     Ok(())
 }
 
@@ -448,7 +512,8 @@ pub fn own_state_dir(host: &Host, user: Option<(u32, u32)>, log: &mut Log) -> Re
     use std::os::unix::fs::PermissionsExt;
     let dir = host.path(&host.state_dir);
     if !dir.exists() {
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
         log.line(format!("created {}", dir.display()));
     }
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
@@ -459,12 +524,30 @@ pub fn own_state_dir(host: &Host, user: Option<(u32, u32)>, log: &mut Log) -> Re
     Ok(())
 }
 
+/// Makes the state directory and restricts it to SYSTEM (the service's account) and
+/// Administrators, inherited by everything in it, in place of what it inherited from
+/// %ProgramData% (where Users may read). Files `enroll` wrote before get the new inherited ACL.
+#[cfg(windows)]
+pub fn own_state_dir(host: &Host, log: &mut Log) -> Result<()> {
+    let dir = host.path(&host.state_dir);
+    if !dir.exists() {
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        log.line(format!("created {}", dir.display()));
+    }
+    let args = windows::acl_args(&dir.display().to_string(), false);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    host.run("icacls", &args, log)
+}
+
 #[cfg(unix)]
 fn chown_tree(path: &Path, uid: u32, gid: u32) -> Result<()> {
     std::os::unix::fs::lchown(path, Some(uid), Some(gid))
         .with_context(|| format!("cannot give {} to uid {uid}", path.display()))?;
     if path.is_dir() && !path.is_symlink() {
-        for entry in std::fs::read_dir(path).with_context(|| format!("cannot list {}", path.display()))? {
+        for entry in
+            std::fs::read_dir(path).with_context(|| format!("cannot list {}", path.display()))?
+        {
             let entry = entry.with_context(|| format!("cannot list {}", path.display()))?;
             chown_tree(&entry.path(), uid, gid)?;
         }
@@ -495,7 +578,10 @@ mod tests {
     #[test]
     fn a_missing_config_is_written_from_the_file_or_the_default() {
         let path = Path::new(PATH);
-        assert_eq!(plan_config(None, Some(b"x"), path).unwrap(), ConfigPlan::Write(b"x".to_vec()));
+        assert_eq!(
+            plan_config(None, Some(b"x"), path).unwrap(),
+            ConfigPlan::Write(b"x".to_vec())
+        );
         assert_eq!(
             plan_config(None, None, path).unwrap(),
             ConfigPlan::Write(DEFAULT_CONFIG.as_bytes().to_vec())
@@ -510,11 +596,25 @@ mod tests {
             plan_config(Some(default), Some(b"mine"), path).unwrap(),
             ConfigPlan::Replace(b"mine".to_vec())
         );
-        assert_eq!(plan_config(Some(b"mine"), Some(b"mine"), path).unwrap(), ConfigPlan::Unchanged);
-        assert_eq!(plan_config(Some(b"edited"), None, path).unwrap(), ConfigPlan::KeepLocal);
-        assert_eq!(plan_config(Some(default), None, path).unwrap(), ConfigPlan::Unchanged);
-        let refused = plan_config(Some(b"edited"), Some(b"other"), path).unwrap_err().to_string();
-        assert!(refused.contains("/etc/steward/agent.toml was changed locally"), "{refused}");
+        assert_eq!(
+            plan_config(Some(b"mine"), Some(b"mine"), path).unwrap(),
+            ConfigPlan::Unchanged
+        );
+        assert_eq!(
+            plan_config(Some(b"edited"), None, path).unwrap(),
+            ConfigPlan::KeepLocal
+        );
+        assert_eq!(
+            plan_config(Some(default), None, path).unwrap(),
+            ConfigPlan::Unchanged
+        );
+        let refused = plan_config(Some(b"edited"), Some(b"other"), path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("/etc/steward/agent.toml was changed locally"),
+            "{refused}"
+        );
     }
 
     #[test]
