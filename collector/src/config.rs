@@ -481,4 +481,17 @@ mod tests {
             "{error}"
         );
     }
+
+    /// The Debian package's conffile /etc/steward/collector.toml is what `init` would write.
+    #[test]
+    fn the_packaged_default_config_is_what_init_writes() {
+        let packaged = include_str!("../../packaging/etc/collector.toml");
+        let generated = Config::new("0.0.0.0:8443".parse().unwrap()).to_commented_toml();
+        assert_eq!(
+            packaged, generated,
+            "regenerate packaging/etc/collector.toml from Config::to_commented_toml"
+        );
+        let parsed = Config::parse(packaged).unwrap();
+        assert_eq!(parsed.listen, "0.0.0.0:8443".parse().unwrap());
+    }
 }

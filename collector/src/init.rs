@@ -93,10 +93,15 @@ pub fn init(
     let database = data_dir.join(DATABASE_FILE);
     let store = Store::open(&database, 1, 1)?;
     store.close();
+    // The CMDB is for the collector alone, whatever the umask of who ran init (the unit's is
+    // 0077); SQLite gives its -wal and -shm files the database's mode.
     #[cfg(unix)]
     for suffix in ["", "-wal", "-shm"] {
+        use std::os::unix::fs::PermissionsExt;
         let file = data_dir.join(format!("{DATABASE_FILE}{suffix}"));
         if file.exists() {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("cannot restrict {}", file.display()))?;
             steward_agent::state::give_to_directory_owner(&file)?;
         }
     }
@@ -189,6 +194,22 @@ mod tests {
         assert!(is_initialised(&data));
         for file in [CA_KEY, CA_CERT, SERVER_KEY, SERVER_CERT, ADMIN_TOKEN_FILE] {
             assert!(data.join(file).exists(), "{file}");
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            for (file, mode) in [
+                (DATABASE_FILE, 0o600),
+                (CA_KEY, 0o600),
+                (SERVER_KEY, 0o600),
+                (ADMIN_TOKEN_FILE, 0o600),
+            ] {
+                let actual = std::fs::metadata(data.join(file))
+                    .unwrap()
+                    .permissions()
+                    .mode();
+                assert_eq!(actual & 0o777, mode, "{file}");
+            }
         }
         let again = init(&data, None, &[]).unwrap_err();
         assert!(again.to_string().contains("already initialised"), "{again}");
