@@ -8,8 +8,10 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the tests use. gcc builds the bundled SQLite and ring; hostname is what the
 # end-to-end tests compare the CMDB against; snmpd is the real agent the SNMP tests poll, and
-# snmp (snmpbulkwalk) the reference their walks are checked against.
-APT_PACKAGES=(gcc libc6-dev hostname snmpd snmp)
+# snmp (snmpbulkwalk) the reference their walks are checked against; systemd gives the install
+# tests the real `systemctl --root` and `systemd-sysusers --root` (nothing runs as PID 1), and
+# util-linux their `unshare` and `setpriv`.
+APT_PACKAGES=(gcc libc6-dev hostname snmpd snmp systemd util-linux)
 
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
