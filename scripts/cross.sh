@@ -20,45 +20,25 @@ export CARGO_TERM_COLOR=never
 ALL_TARGETS=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf)
 BUDGET=4000000 # bytes, x86_64 (the same budget as .ci/run)
 
-# Per target: Debian package, the command it provides, qemu-user binary (empty: runs natively)
-# and what `file` says about the architecture.
-apt_package() {
+# One row per target: the Debian package with its C cross compiler, the command that package
+# provides, the qemu-user program that runs the binary ("-": it runs natively), what `file`
+# says about the architecture, and the name it ships under in target/dist/.
+row() {
     case "$1" in
-        x86_64-unknown-linux-musl) echo musl-tools ;;
-        aarch64-unknown-linux-musl) echo gcc-aarch64-linux-gnu ;;
-        armv7-unknown-linux-gnueabihf) echo gcc-arm-linux-gnueabihf ;;
+        x86_64-unknown-linux-musl)
+            echo "musl-tools|musl-gcc|-|ELF 64-bit LSB .*x86-64|steward-agent-x86_64-linux-musl" ;;
+        aarch64-unknown-linux-musl)
+            echo "gcc-aarch64-linux-gnu|aarch64-linux-gnu-gcc|qemu-aarch64|ELF 64-bit LSB .*ARM aarch64|steward-agent-aarch64-linux-musl" ;;
+        armv7-unknown-linux-gnueabihf)
+            echo "gcc-arm-linux-gnueabihf|arm-linux-gnueabihf-gcc|qemu-arm|ELF 32-bit LSB .*ARM, EABI5|steward-agent-armv7-linux-gnueabihf" ;;
     esac
 }
-apt_command() {
-    case "$1" in
-        x86_64-unknown-linux-musl) echo musl-gcc ;;
-        aarch64-unknown-linux-musl) echo aarch64-linux-gnu-gcc ;;
-        armv7-unknown-linux-gnueabihf) echo arm-linux-gnueabihf-gcc ;;
-    esac
-}
-qemu_for() {
-    case "$1" in
-        x86_64-unknown-linux-musl) echo "" ;;
-        aarch64-unknown-linux-musl) echo qemu-aarch64 ;;
-        armv7-unknown-linux-gnueabihf) echo qemu-arm ;;
-    esac
-}
-file_arch() {
-    case "$1" in
-        x86_64-unknown-linux-musl) echo "ELF 64-bit LSB .*x86-64" ;;
-        aarch64-unknown-linux-musl) echo "ELF 64-bit LSB .*ARM aarch64" ;;
-        armv7-unknown-linux-gnueabihf) echo "ELF 32-bit LSB .*ARM, EABI5" ;;
-    esac
-}
-
-# The name a binary is shipped under, in target/dist/.
-dist_name() {
-    case "$1" in
-        x86_64-unknown-linux-musl) echo steward-agent-x86_64-linux-musl ;;
-        aarch64-unknown-linux-musl) echo steward-agent-aarch64-linux-musl ;;
-        armv7-unknown-linux-gnueabihf) echo steward-agent-armv7-linux-gnueabihf ;;
-    esac
-}
+column() { row "$1" | cut -d'|' -f"$2"; }
+apt_package() { column "$1" 1; }
+apt_command() { column "$1" 2; }
+qemu_for() { column "$1" 3 | sed 's/^-$//'; }
+file_arch() { column "$1" 4; }
+dist_name() { column "$1" 5; }
 
 if [ $# -gt 0 ]; then targets=("$@"); else targets=("${ALL_TARGETS[@]}"); fi
 for target in "${targets[@]}"; do
