@@ -22,7 +22,12 @@ COLLECTOR_DIR=/var/lib/steward-collector
 ETC_DIR=/etc/steward
 PACKAGES=(steward-agent steward-collector)
 
-[ "$(id -u)" = 0 ] || { echo "error: run as root (it installs packages)" >&2; exit 2; }
+if [ "$(id -u)" != 0 ]; then
+    # It installs packages: as root, through sudo where that is how this machine gets root.
+    command -v sudo >/dev/null && exec sudo -- "$0" "$@"
+    echo "error: run as root (it installs packages)" >&2
+    exit 2
+fi
 command -v dpkg >/dev/null || { echo "error: dpkg not found: a Debian-like system is needed" >&2; exit 2; }
 
 # shellcheck disable=SC2012 # our own file names, no odd characters
