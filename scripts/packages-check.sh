@@ -7,9 +7,10 @@
 # started, and the units are only enabled (links in /etc/systemd/system).
 # Checks: files in place (binaries run, units, sysusers files, conffiles, man pages, completions),
 # service users, state and data directories (0700, owned by their service user), the collector's
-# collector.toml link, no steward process started by the install, `init` as the collector's user
-# (adopting the packaged config through the link), a reinstall
-# (the upgrade path), `dpkg -r` (conffiles and data stay) and `dpkg -P` (all gone). Runs lintian
+# collector.toml link, no steward process started by the install, a reinstall (the upgrade path),
+# `init` as the collector's user (adopting the edited conffile through the link), the whole path
+# (the collector serving as its user, the agent enrolled by root and reporting as its user,
+# the host in the CMDB), `dpkg -r` (conffiles and data stay) and `dpkg -P` (all gone). Runs lintian
 # on every package in target/debian/ and prints what it says (not fatal). Leaves the machine as
 # it found it: anything under the package paths before the run is moved aside and put back, and
 # users the run created are deleted.
@@ -65,9 +66,14 @@ die() { echo "FAIL: $*"; echo "packages-check: FAILED (stopped early)"; exit 1; 
 work=$(mktemp -d)
 created_users=()
 
+serve_pid=
 cleanup() {
     local status=$?
     set +e
+    if [ -n "$serve_pid" ]; then
+        kill "$serve_pid" 2>/dev/null
+        wait "$serve_pid" 2>/dev/null
+    fi
     for package in "${PACKAGES[@]}"; do
         if dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -qv "not-installed"; then
             dpkg -P "$package" >/dev/null 2>&1 || echo "warning: cleanup could not purge $package"
@@ -250,7 +256,11 @@ check_nothing_started "after reinstall"
 
 echo
 echo "=== steward-collector init as steward-collector"
-# `init` adopts the packaged collector.toml (through the link) and makes the rest.
+# As the README has it: the admin edits the conffile (here: listen on a free loopback port), then
+# `init` adopts it through the link and makes the rest.
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+sed -i "s/^listen = .*/listen = \"127.0.0.1:$port\"/" /etc/steward/collector.toml
+cp /etc/steward/collector.toml "$work/collector.toml.edited"
 init_ok=false
 if runuser -u steward-collector -- /usr/bin/steward-collector init --data-dir "$COLLECTOR_DIR" \
     >"$work/init.out" 2>&1; then
@@ -259,7 +269,7 @@ if runuser -u steward-collector -- /usr/bin/steward-collector init --data-dir "$
     check "init created steward.db" test -f "$COLLECTOR_DIR/steward.db"
     check "steward.db belongs to steward-collector" sh -c "stat -c %U $COLLECTOR_DIR/steward.db | grep -qx steward-collector"
     check "init kept the collector.toml link" test -L "$COLLECTOR_DIR/collector.toml"
-    check "init left the conffile as packaged" cmp /etc/steward/collector.toml packaging/etc/collector.toml
+    check "init left the edited conffile as it was" cmp /etc/steward/collector.toml "$work/collector.toml.edited"
     # Certificates are public; keys, the admin token and the database are the collector's alone.
     check "nothing in $COLLECTOR_DIR but certificates is readable by others" sh -c "[ -z \"\$(find $COLLECTOR_DIR -mindepth 1 ! -type l ! -name '*.crt' -perm /o=rwx)\" ]"
     check "steward.db is 0600" sh -c "stat -c %a $COLLECTOR_DIR/steward.db | grep -qx 600"
@@ -269,6 +279,44 @@ else
 fi
 sleep 1
 check_nothing_started "after init"
+
+echo
+echo "=== the packaged path: the collector as its user, the agent enrolled by root and run as its user"
+if $init_ok; then
+    runuser -u steward-collector -- /usr/bin/steward-collector serve --data-dir "$COLLECTOR_DIR" \
+        >"$work/serve.log" 2>&1 &
+    serve_pid=$!
+    for _ in $(seq 1 100); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+    fingerprint=$(tail -n 1 "$work/init.out")
+    if token=$(runuser -u steward-collector -- /usr/bin/steward-collector enroll-token create \
+            --data-dir "$COLLECTOR_DIR" 2>"$work/token.err") \
+        && /usr/bin/steward-agent enroll --collector "https://127.0.0.1:$port" --token "$token" \
+            --ca-fingerprint "$fingerprint" >"$work/enroll.log" 2>&1; then
+        ok "root enrolled the packaged agent with the packaged collector"
+        # What root wrote into the service user's directory is the service user's.
+        check "everything in $AGENT_DIR belongs to steward-agent" \
+            sh -c "[ -z \"\$(find $AGENT_DIR ! -user steward-agent)\" ]"
+        # The directory is 0700; within it the key is the agent's alone (certificates and who it
+        # is are public).
+        check "$AGENT_DIR is still 0700" sh -c "stat -c %a $AGENT_DIR | grep -qx 700"
+        check "the agent's key is 0600" sh -c "stat -c %a $AGENT_DIR/agent.key | grep -qx 600"
+        check "the unit's condition holds: $AGENT_DIR/agent.json" test -f "$AGENT_DIR/agent.json"
+        if runuser -u steward-agent -- /usr/bin/steward-agent run --once >"$work/run.log" 2>&1; then
+            ok "steward-agent run --once as steward-agent"
+        else
+            fail "steward-agent run --once as steward-agent: $(tail -n 5 "$work/run.log")"
+        fi
+        check "the collector's CMDB shows this host ($(hostname))" sh -c \
+            "runuser -u steward-collector -- /usr/bin/steward-collector ci list --json --data-dir $COLLECTOR_DIR | grep -q '$(hostname)'"
+    else
+        fail "enroll: $(cat "$work/token.err" "$work/enroll.log" 2>/dev/null | tail -n 5)"
+    fi
+    kill "$serve_pid" 2>/dev/null || true
+    wait "$serve_pid" 2>/dev/null || true
+    serve_pid=
+else
+    echo "skipped: init failed"
+fi
 
 echo
 echo "=== dpkg -r"
