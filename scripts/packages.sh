@@ -79,9 +79,8 @@ built=()
 echo
 echo "=== steward-collector (release)"
 cargo build --locked --release -p steward-collector
-# cargo-deb strips the collector: with its per-package opt-level override the release profile
-# leaves the symbol table in (2 MB). The agent-release profile strips the agent itself.
-deb=$(cargo deb --locked -p steward-collector --no-build --strip -o "$out_dir" | tail -n 1)
+# Binaries are stripped by their profiles (strip = true); --no-strip keeps cargo-deb's hands off.
+deb=$(cargo deb --locked -p steward-collector --no-build --no-strip -o "$out_dir" | tail -n 1)
 built+=("$deb")
 
 for target in "${targets[@]}"; do
