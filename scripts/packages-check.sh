@@ -62,6 +62,18 @@ check() { # check DESCRIPTION COMMAND...
 }
 # Fatal: a step the rest depends on went wrong.
 die() { echo "FAIL: $*"; echo "packages-check: FAILED (stopped early)"; exit 1; }
+# dpkg_step NAME DPKG-ARGS...: runs dpkg, prints what it said, stops the run if it failed.
+dpkg_step() {
+    local name=$1
+    shift
+    dpkg "$@" >"$work/$name.log" 2>&1 || { cat "$work/$name.log"; die "dpkg $*"; }
+    cat "$work/$name.log"
+}
+# status_is PACKAGE STATUS: dpkg's status of the package is STATUS ("install ok installed").
+status_is() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "$2" ]; }
+# known PACKAGE: dpkg has the package in any state but not-installed (config-files included).
+known() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -qv not-installed; }
+forgotten() { ! known "$1"; }
 
 work=$(mktemp -d)
 created_users=()
@@ -75,7 +87,7 @@ cleanup() {
         wait "$serve_pid" 2>/dev/null
     fi
     for package in "${PACKAGES[@]}"; do
-        if dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -qv "not-installed"; then
+        if known "$package"; then
             dpkg -P "$package" >/dev/null 2>&1 || echo "warning: cleanup could not purge $package"
         fi
     done
@@ -100,7 +112,7 @@ trap cleanup EXIT
 
 # Packages left by an interrupted earlier run go first.
 for package in "${PACKAGES[@]}"; do
-    if dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -qv "not-installed"; then
+    if known "$package"; then
         echo "purging $package left installed by an earlier run"
         dpkg -P "$package" >/dev/null
     fi
@@ -146,10 +158,9 @@ echo "systemd running as the init system: $systemd_running"
 
 echo
 echo "=== dpkg -i"
-dpkg -i "$agent_deb" "$collector_deb" >"$work/install.log" 2>&1 || { cat "$work/install.log"; die "dpkg -i"; }
-cat "$work/install.log"
+dpkg_step install -i "$agent_deb" "$collector_deb"
 for package in "${PACKAGES[@]}"; do
-    check "$package installed" sh -c "dpkg-query -W -f='\${Status}' $package | grep -qx 'install ok installed'"
+    check "$package installed" status_is "$package" "install ok installed"
 done
 check "first install printed the agent's next steps (enroll)" grep -q "steward-agent enroll" "$work/install.log"
 check "first install printed the collector's next steps (init)" grep -q "steward-collector init" "$work/install.log"
@@ -247,8 +258,7 @@ check_nothing_started "after install"
 
 echo
 echo "=== reinstall (the upgrade path: postinst configure <old-version>)"
-dpkg -i "$agent_deb" "$collector_deb" >"$work/reinstall.log" 2>&1 || { cat "$work/reinstall.log"; die "dpkg -i (again)"; }
-cat "$work/reinstall.log"
+dpkg_step reinstall -i "$agent_deb" "$collector_deb"
 check "conffiles untouched by the reinstall" sh -c "cmp /etc/steward/agent.toml packaging/agent.toml && cmp /etc/steward/collector.toml packaging/etc/collector.toml"
 check "collector.toml link kept" test -L "$COLLECTOR_DIR/collector.toml"
 sleep 1
@@ -320,10 +330,9 @@ fi
 
 echo
 echo "=== dpkg -r"
-dpkg -r steward-agent steward-collector >"$work/remove.log" 2>&1 || { cat "$work/remove.log"; die "dpkg -r"; }
-cat "$work/remove.log"
+dpkg_step remove -r "${PACKAGES[@]}"
 for package in "${PACKAGES[@]}"; do
-    check "$package: config-files only" sh -c "dpkg-query -W -f='\${Status}' $package | grep -qx 'deinstall ok config-files'"
+    check "$package: config-files only" status_is "$package" "deinstall ok config-files"
     check "/usr/bin/$package gone" test ! -e "/usr/bin/$package"
     check "$package.service gone" test ! -e "/usr/lib/systemd/system/$package.service"
     check "$package man page gone" test ! -e "/usr/share/man/man1/$package.1.gz"
@@ -337,10 +346,9 @@ if $init_ok; then check "the collector database kept" test -f "$COLLECTOR_DIR/st
 
 echo
 echo "=== dpkg -P"
-dpkg -P steward-agent steward-collector >"$work/purge.log" 2>&1 || { cat "$work/purge.log"; die "dpkg -P"; }
-cat "$work/purge.log"
+dpkg_step purge -P "${PACKAGES[@]}"
 for package in "${PACKAGES[@]}"; do
-    check "$package: not installed" sh -c "! dpkg-query -W -f='\${Status}' $package 2>/dev/null | grep -qv not-installed"
+    check "$package: not installed" forgotten "$package"
     check "$package.service not enabled or masked any more" \
         sh -c "[ ! -e /etc/systemd/system/multi-user.target.wants/$package.service ] && [ ! -L /etc/systemd/system/multi-user.target.wants/$package.service ] && [ ! -L /etc/systemd/system/$package.service ]"
     # Debian keeps system users on purge (their uid may still own files).

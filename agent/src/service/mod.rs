@@ -43,13 +43,11 @@ pub const SERVICE_USER: &str = "steward-agent";
 /// The config every installed agent reads, as packaged.
 pub const DEFAULT_CONFIG: &str = include_str!("../../../packaging/agent.toml");
 /// Where the Debian package puts the binary; an install from elsewhere copies itself to
-/// [`LOCAL_BINARY`]. Windows has no package: there the binary is always [`local_binary`].
-#[cfg(not(windows))]
+/// [`local_binary`]. Windows has no package (and no `--image`), so there the running program is
+/// never this path and the binary is always [`local_binary`].
 pub const PACKAGED_BINARY: &str = "/usr/bin/steward-agent";
 #[cfg(not(windows))]
 pub const LOCAL_BINARY: &str = "/usr/local/bin/steward-agent";
-#[cfg(windows)]
-pub const PACKAGED_BINARY: &str = LOCAL_BINARY;
 /// On Windows the fallback of [`local_binary`], which follows %ProgramFiles%.
 #[cfg(windows)]
 pub const LOCAL_BINARY: &str = r"C:\Program Files\Steward\steward-agent.exe";
@@ -449,10 +447,9 @@ fn prepare(
 
 /// The binary the service runs: the packaged one when this program is it, else the local copy.
 fn choose_binary(host: &Host, running: &Path) -> PathBuf {
-    let packaged = cfg!(not(windows))
-        && (running == Path::new(PACKAGED_BINARY)
-            || (!host.live() && host.path(PACKAGED_BINARY).exists()));
-    if packaged {
+    if running == Path::new(PACKAGED_BINARY)
+        || (!host.live() && host.path(PACKAGED_BINARY).exists())
+    {
         PathBuf::from(PACKAGED_BINARY)
     } else {
         local_binary()
@@ -468,7 +465,7 @@ fn place_binary(
     log: &mut Log,
 ) -> Result<()> {
     let destination = host.path(&host.binary);
-    if cfg!(not(windows)) && host.binary == Path::new(PACKAGED_BINARY) {
+    if host.binary == Path::new(PACKAGED_BINARY) {
         return Ok(());
     }
     if std::fs::canonicalize(&destination).ok() == std::fs::canonicalize(source).ok() {
@@ -511,11 +508,7 @@ fn require_privilege() -> Result<()> {
 pub fn own_state_dir(host: &Host, user: Option<(u32, u32)>, log: &mut Log) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let dir = host.path(&host.state_dir);
-    if !dir.exists() {
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        log.line(format!("created {}", dir.display()));
-    }
+    create_dir(&dir, log)?;
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
         .with_context(|| format!("cannot restrict {}", dir.display()))?;
     if let Some((uid, gid)) = user {
@@ -530,14 +523,17 @@ pub fn own_state_dir(host: &Host, user: Option<(u32, u32)>, log: &mut Log) -> Re
 #[cfg(windows)]
 pub fn own_state_dir(host: &Host, log: &mut Log) -> Result<()> {
     let dir = host.path(&host.state_dir);
+    create_dir(&dir, log)?;
+    windows::restrict_dir(host, &dir, false, log)
+}
+
+/// Creates a directory (and its parents) unless it exists, saying so.
+fn create_dir(dir: &Path, log: &mut Log) -> Result<()> {
     if !dir.exists() {
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         log.line(format!("created {}", dir.display()));
     }
-    let args = windows::acl_args(&dir.display().to_string(), false);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    host.run("icacls", &args, log)
+    Ok(())
 }
 
 #[cfg(unix)]

@@ -323,7 +323,7 @@ impl Write for RotatingLog {
 }
 
 #[cfg(windows)]
-pub use scm::{WindowsService, check_privilege, run_service};
+pub use scm::{WindowsService, check_privilege, restrict_dir, run_service};
 
 /// The calls into the SCM: install, uninstall, and the service itself.
 #[cfg(windows)]
@@ -506,8 +506,19 @@ mod scm {
         if dir.file_name() != Some(OsStr::new("Steward")) {
             return Ok(());
         }
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let args = acl_args(&dir.display().to_string(), true);
+        crate::service::create_dir(dir, log)?;
+        restrict_dir(host, dir, true, log)
+    }
+
+    /// Gives `dir` to SYSTEM and Administrators (and, with `users_read`, lets Users read), with
+    /// icacls: see [`acl_args`].
+    pub fn restrict_dir(
+        host: &Host,
+        dir: &std::path::Path,
+        users_read: bool,
+        log: &mut Log,
+    ) -> Result<()> {
+        let args = acl_args(&dir.display().to_string(), users_read);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         host.run("icacls", &args, log)
     }
